@@ -1,0 +1,130 @@
+"""Evaluate an exported `.tflite` exactly as the bot runs it: LiteRT interpreter, shared preprocessing.
+
+    python -m train.evaluate --data FER2013.csv.gz [--usage PublicTest] [--model model/emotion.tflite] [--json]
+                             [--plot confusion.png]
+
+`--json` prints one JSON object: accuracy, macro_f1, n, per_class (precision/recall/f1/support), confusion_matrix
+(rows = true label, columns = prediction), ece (expected calibration error, 15 bins) and model_bytes.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from model import EmotionModel
+from model.preprocess import LABELS
+from train.data import DataError, FaceSet, load_fer2013
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "model" / "emotion.tflite"
+CALIBRATION_BINS = 15
+
+
+def evaluate_model(model_path: Path, faces: FaceSet, usage: str | None = None) -> dict:
+    """All metrics of one model file on a set of faces."""
+    probabilities = EmotionModel.load(model_path).classify_faces(list(faces.faces))
+    report = metrics(faces.labels, probabilities)
+    report.update(model=str(model_path), model_bytes=Path(model_path).stat().st_size, usage=usage or "all")
+    return report
+
+
+def metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict:
+    predictions = probabilities.argmax(axis=1)
+    confusion = np.zeros((len(LABELS), len(LABELS)), dtype=np.int64)
+    np.add.at(confusion, (labels, predictions), 1)
+    per_class = {}
+    for index, name in enumerate(LABELS):
+        true_positive = confusion[index, index]
+        predicted, support = confusion[:, index].sum(), confusion[index].sum()
+        precision = true_positive / predicted if predicted else 0.0
+        recall = true_positive / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {"precision": round(float(precision), 4), "recall": round(float(recall), 4),
+                           "f1": round(float(f1), 4), "support": int(support)}
+    return {
+        "n": int(len(labels)),
+        "accuracy": round(float((predictions == labels).mean()), 4),
+        "macro_f1": round(float(np.mean([row["f1"] for row in per_class.values()])), 4),
+        "ece": round(expected_calibration_error(labels, probabilities), 4),
+        "per_class": per_class,
+        "labels": list(LABELS),
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+    """Mean gap between confidence and accuracy, weighted by how many predictions fall in each confidence bin."""
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    gap = 0.0
+    for b in range(bins):
+        in_bin = which == b
+        if in_bin.any():
+            gap += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    return float(gap)
+
+
+def format_report(report: dict) -> str:
+    lines = [f"{report['model']} on {report['n']} faces ({report['usage']})",
+             f"accuracy {report['accuracy']:.2%}   macro F1 {report['macro_f1']:.3f}   "
+             f"ECE {report['ece']:.3f}   model {report['model_bytes'] / 1e6:.2f} MB", "",
+             f"{'class':<10}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}"]
+    for name, row in report["per_class"].items():
+        lines.append(f"{name:<10}{row['precision']:>10.3f}{row['recall']:>8.3f}{row['f1']:>8.3f}{row['support']:>9}")
+    lines += ["", "confusion (rows: true, columns: predicted)", " " * 10 + "".join(f"{n[:7]:>8}" for n in LABELS)]
+    for name, row in zip(LABELS, report["confusion_matrix"]):
+        lines.append(f"{name:<10}" + "".join(f"{count:>8}" for count in row))
+    return "\n".join(lines)
+
+
+def plot_confusion(report: dict, path: Path) -> None:
+    """A row-normalised confusion matrix as PNG (matplotlib is a training extra, imported only here)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = np.array(report["confusion_matrix"], dtype=np.float64)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    figure, axes = plt.subplots(figsize=(6.5, 5.5))
+    image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    axes.set_xticks(range(len(LABELS)), LABELS, rotation=45, ha="right")
+    axes.set_yticks(range(len(LABELS)), LABELS)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    for (row, col), share in np.ndenumerate(shares):
+        axes.text(col, row, f"{share:.0%}", ha="center", va="center", color="white" if share > 0.5 else "black")
+    axes.set_title(f"accuracy {report['accuracy']:.1%} on {report['n']} faces ({report['usage']})")
+    figure.colorbar(image, ax=axes, fraction=0.046)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="FER2013 CSV (plain or .gz) or folder layout")
+    parser.add_argument("--usage", help="only rows whose Usage is NAME (e.g. PublicTest); default all rows")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--plot", type=Path, help="write a confusion-matrix PNG here")
+    args = parser.parse_args(argv)
+    try:
+        faces = load_fer2013(args.data)
+        if args.usage:
+            faces = faces.split(args.usage)
+        report = evaluate_model(args.model, faces, args.usage)
+    except (DataError, OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(report) if args.json else format_report(report))
+    if args.plot:
+        plot_confusion(report, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""Everything MoodTunes stores, in one SQLite file: the song catalog, users and their consent, suggestions,
+ratings, corrections of the emotion model (and, only with opt-in, face crops), and the recommender.
+
+    from db import Database
+    database = await Database.open("data/moodtunes.sqlite3")   # created, migrated and seeded as needed
+    songs = await database.recommend(user_id, probabilities, "lift")
+
+Modules: schema.py (migrations), catalog.py (song lists in), recommender.py (which songs, no SQL),
+database.py (every query the bot makes). `python -m db --help` lists the command-line tools.
+"""
+
+from pathlib import Path
+
+from db.database import Database, DonatedCrop, Song, Suggestion, User
+
+DEFAULT_PATH = Path(__file__).resolve().parents[1] / "data" / "moodtunes.sqlite3"
+
+__all__ = ["DEFAULT_PATH", "Database", "DonatedCrop", "Song", "Suggestion", "User"]

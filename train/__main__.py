@@ -29,7 +29,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data", required=True, help="FER2013 CSV (plain or .gz) or folder with train/ and test/")
     parser.add_argument("--out", default="model", type=Path, help="where the .tflite files and metadata go")
     parser.add_argument("--workdir", default="runs/emotion", type=Path, help="checkpoints, logs, resume state")
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=24)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=2e-3, help="peak of the warm-up + cosine schedule")
     parser.add_argument("--width", type=float, default=1.0, help="multiplier on the number of filters")
@@ -166,7 +166,7 @@ def training_data(args, train_set: FaceSet, val_set: FaceSet) -> dict:
         "train_split": args.train_usage, "train_faces": len(train_set), "train_class_counts": train_set.class_counts(),
         "validation_split": args.val_usage, "validation_faces": len(val_set),
         "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
-        "augmentation": "flip, rotation +-15deg, shift 10%, zoom 15%, contrast, brightness, random erasing",
+        "augmentation": "flip, rotation +-12deg, zoom 10%, shift 8% (one affine warp), contrast, brightness, random erasing",
         "class_balancing": "inverse square-root frequency class weights",
     }
 

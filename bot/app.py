@@ -1,0 +1,146 @@
+"""The bot's table of contents: which handler answers which user action, and how the bot starts and stops.
+
+The consent, photo and rating flow these handlers implement is drawn as a state diagram in `bot/README.md`.
+
+Shutdown is graceful: on SIGTERM/SIGINT python-telegram-bot stops fetching updates, lets the handlers that are
+running finish (a rating is stored before its button press is answered), and only then is the database closed.
+"""
+
+import asyncio
+import logging
+import signal
+
+from telegram import BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import (Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes,
+                          Defaults, MessageHandler, filters)
+
+from bot import account, selfie, texts
+from bot.config import Settings
+from bot.context import BotContext
+from bot.live_model import LiveModel
+from bot.ratelimit import RateLimiter
+from db import Database
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+
+
+def build_application(settings: Settings, model: LiveModel) -> Application:
+    """The bot with its services, and the handler for each user action."""
+    application = (
+        ApplicationBuilder()
+        .token(settings.token)
+        .base_url(settings.bot_api_url)
+        .base_file_url(settings.file_api_url)
+        .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
+        .context_types(ContextTypes(context=BotContext))
+        .concurrent_updates(True)  # one user's slow photo never holds up another user's button press
+        .post_init(open_services)
+        .post_shutdown(close_services)
+        .build()
+    )
+    application.bot_data.update(settings=settings, model=model, limiter=RateLimiter(settings.photos_per_minute))
+    application.add_handlers([
+        CommandHandler("start", account.start),
+        CommandHandler("help", account.help_command),
+        CommandHandler("privacy", account.privacy),
+        CommandHandler("consent", account.consent_command),
+        CommandHandler("mode", account.mode_command),
+        CommandHandler("forget", account.forget_command),
+        CommandHandler("stats", account.stats),
+        MessageHandler(filters.PHOTO | filters.Document.IMAGE, selfie.photo),
+        MessageHandler(filters.Document.ALL, selfie.wrong_file),
+        MessageHandler(filters.ALL, selfie.other_message),
+        CallbackQueryHandler(account.answer_consent, pattern=r"^consent:(yes|no)$"),
+        CallbackQueryHandler(account.change_consent, pattern=r"^consent:(give|withdraw)$"),
+        CallbackQueryHandler(account.change_donation, pattern=r"^donate:(on|off)$"),
+        CallbackQueryHandler(account.change_mode, pattern=r"^mode:(match|lift)$"),
+        CallbackQueryHandler(account.answer_forget, pattern=r"^forget:(yes|no)$"),
+        CallbackQueryHandler(selfie.rate, pattern=r"^rate:\d+:(up|down)$"),
+        CallbackQueryHandler(selfie.open_mood_picker, pattern=r"^fix$"),
+        CallbackQueryHandler(selfie.close_mood_picker, pattern=r"^fix:cancel$"),
+        CallbackQueryHandler(selfie.pick_mood, pattern=r"^mood:\w+$"),
+        CallbackQueryHandler(unknown_button),
+    ])
+    application.add_error_handler(on_error)
+    return application
+
+
+def run(settings: Settings) -> None:
+    """Load the model and run the bot until SIGINT/SIGTERM: long polling, or a webhook if WEBHOOK_URL is set."""
+    model = LiveModel(settings.model_path, settings.model_check_seconds)
+    log.info("Model version %s loaded from %s", model.version, model.path)
+    application = build_application(settings, model)
+    if settings.webhook_url:
+        application.run_webhook(listen="0.0.0.0", port=settings.port, url_path=settings.webhook_path,
+                                webhook_url=settings.webhook_url, secret_token=settings.webhook_secret,
+                                allowed_updates=ALLOWED_UPDATES)
+    else:
+        application.run_polling(allowed_updates=ALLOWED_UPDATES)
+
+
+async def open_services(application: Application) -> None:
+    """Open (and migrate) the database, publish the command menu, and reload the model on SIGHUP."""
+    settings: Settings = application.bot_data["settings"]
+    application.bot_data["db"] = await Database.open(settings.database_path)
+    log.info("Database open at %s", settings.database_path)
+    commands = [BotCommand(name, description) for name, description in texts.COMMANDS.items()]
+    await application.bot.set_my_commands(commands)
+    admin_commands = commands + [BotCommand(name, description) for name, description in texts.ADMIN_COMMANDS.items()]
+    for admin_id in settings.admin_user_ids:
+        try:
+            await application.bot.set_my_commands(admin_commands, scope=BotCommandScopeChat(admin_id))
+        except TelegramError as error:  # the admin has not talked to the bot yet: /stats still works when typed
+            log.warning("Could not show /stats in the menu of admin %s: %s", admin_id, error)
+    model: LiveModel = application.bot_data["model"]
+    loop = asyncio.get_running_loop()
+    if hasattr(signal, "SIGHUP"):
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, model.reload_if_changed, True))
+
+
+async def close_services(application: Application) -> None:
+    """Close the database once every running handler has finished."""
+    database = application.bot_data.get("db")
+    if database is not None:
+        await database.close()
+        log.info("Database closed")
+
+
+async def unknown_button(update: Update, context: BotContext) -> None:
+    """Answer a press on a button this version of the bot no longer knows."""
+    await update.callback_query.answer("This button is out of date. Send /help to see what I can do.")
+
+
+async def on_error(update: object, context: BotContext) -> None:
+    """Log a failure with what the user was doing, and apologise to them."""
+    if not isinstance(update, Update):
+        log.error("Error outside of any user update", exc_info=context.error)
+        return
+    log.error("Error handling update %s (%s) from user %s in chat %s", update.update_id, _action(update),
+              update.effective_user and update.effective_user.id, update.effective_chat and update.effective_chat.id,
+              exc_info=context.error)
+    try:
+        if update.callback_query:
+            await update.callback_query.answer(texts.SORRY, show_alert=True)
+        elif update.effective_message:
+            await update.effective_message.reply_text(texts.SORRY)
+    except TelegramError as error:
+        log.warning("Could not apologise for update %s either: %s", update.update_id, error)
+
+
+def _action(update: Update) -> str:
+    """What the user did, for the log: never the content of a message or a photo."""
+    if update.callback_query:
+        return f"pressed {update.callback_query.data!r}"
+    message = update.effective_message
+    if message is None:
+        return "no message"
+    if message.photo:
+        return "sent a photo"
+    if message.document:
+        return f"sent a {message.document.mime_type} document"
+    command = message.text.split()[0] if message.text and message.text.startswith("/") else None
+    return f"sent {command}" if command else "sent a message"

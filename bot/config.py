@@ -1,0 +1,100 @@
+"""The bot's settings, read once from environment variables (the README's table lists them all)."""
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from db import DEFAULT_PATH as DEFAULT_DATABASE_PATH
+from model.classifier import DEFAULT_MODEL as DEFAULT_MODEL_PATH
+
+OFFICIAL_API_BASE_URL = "https://api.telegram.org"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str = field(repr=False)
+    api_base_url: str = OFFICIAL_API_BASE_URL
+    database_path: Path = DEFAULT_DATABASE_PATH
+    model_path: Path = DEFAULT_MODEL_PATH
+    log_level: str = "INFO"
+    webhook_url: str | None = None
+    webhook_secret: str = field(default="", repr=False)
+    port: int = 8080
+    admin_user_ids: frozenset[int] = frozenset()
+    photos_per_minute: int = 6
+    model_check_seconds: float = 30.0
+
+    @property
+    def bot_api_url(self) -> str:
+        """Where Bot API methods are called; python-telegram-bot appends the token."""
+        return f"{self.api_base_url}/bot"
+
+    @property
+    def file_api_url(self) -> str:
+        """Where files are downloaded from: the same server as the methods, so a self-hosted one serves both."""
+        return f"{self.api_base_url}/file/bot"
+
+    @property
+    def webhook_path(self) -> str:
+        """The path the webhook listens on: the path part of WEBHOOK_URL."""
+        return urlsplit(self.webhook_url or "").path.strip("/")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ, need_token: bool = True) -> "Settings":
+        """Settings from the environment; raises ConfigError with a fix-it message for anything wrong."""
+        token = environ.get("TELEGRAM_BOT_TOKEN", "").strip()
+        if need_token and not token:
+            raise ConfigError(
+                "TELEGRAM_BOT_TOKEN is not set. Ask @BotFather on Telegram for a token, then run for example\n"
+                "    TELEGRAM_BOT_TOKEN=123456:ABC... python -m bot"
+            )
+        log_level = environ.get("LOG_LEVEL", "INFO").strip().upper()
+        if log_level not in LOG_LEVELS:
+            raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}.")
+        webhook_url = environ.get("WEBHOOK_URL", "").strip() or None
+        if webhook_url and not webhook_url.startswith("https://"):
+            raise ConfigError(f"WEBHOOK_URL must be an https:// address Telegram can reach, not {webhook_url!r}.")
+        return cls(
+            token=token,
+            api_base_url=environ.get("TELEGRAM_API_BASE_URL", "").strip().rstrip("/") or OFFICIAL_API_BASE_URL,
+            database_path=Path(environ.get("DATABASE_PATH", "").strip() or DEFAULT_DATABASE_PATH),
+            model_path=Path(environ.get("MODEL_PATH", "").strip() or DEFAULT_MODEL_PATH),
+            log_level=log_level,
+            webhook_url=webhook_url,
+            # Telegram echoes the secret in a header of every webhook call; a random one per start is as good
+            # as a configured one because the bot registers the webhook itself on start-up.
+            webhook_secret=environ.get("WEBHOOK_SECRET", "").strip() or secrets.token_urlsafe(32),
+            port=_number(environ, "PORT", 8080, int),
+            admin_user_ids=_user_ids(environ.get("ADMIN_USER_IDS", "")),
+            photos_per_minute=_number(environ, "RATE_LIMIT_PHOTOS_PER_MINUTE", 6, int),
+            model_check_seconds=_number(environ, "MODEL_CHECK_SECONDS", 30.0, float),
+        )
+
+
+def _number(environ: Mapping[str, str], name: str, default, kind):
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {text!r}.") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than zero, not {text!r}.")
+    return value
+
+
+def _user_ids(text: str) -> frozenset[int]:
+    parts = [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+    try:
+        return frozenset(int(part) for part in parts)
+    except ValueError:
+        raise ConfigError(f"ADMIN_USER_IDS must be Telegram user ids separated by commas, not {text!r}.") from None

@@ -1,0 +1,93 @@
+"""What every handler has at hand: the database, the model, the rate limit and the settings, plus the little
+the bot remembers in memory between a selfie's answer and the user's correction of it.
+"""
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from telegram import CallbackQuery, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
+from telegram.ext import CallbackContext, ExtBot
+
+from bot import keyboards, texts
+from bot.config import Settings
+from bot.live_model import LiveModel
+from bot.ratelimit import RateLimiter
+from db import Database, User
+
+PHOTOS_REMEMBERED = 5  # per user: the last few answers can still be corrected
+
+
+@dataclass(frozen=True)
+class ReadPhoto:
+    """What the bot keeps in memory about an answered selfie (never the photo), so the guess can be corrected."""
+
+    predicted: str
+    probabilities: dict[str, float]
+    model_version: str
+    face48: bytes | None  # only for users donating crops
+    song_buttons: InlineKeyboardMarkup | None  # to put back when the user leaves the mood picker
+
+
+class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
+    """The callback context with the bot's services as attributes."""
+
+    @property
+    def db(self) -> Database:
+        return self.bot_data["db"]
+
+    @property
+    def model(self) -> LiveModel:
+        return self.bot_data["model"]
+
+    @property
+    def limiter(self) -> RateLimiter:
+        return self.bot_data["limiter"]
+
+    @property
+    def settings(self) -> Settings:
+        return self.bot_data["settings"]
+
+    def remember_photo(self, message_id: int, photo: ReadPhoto) -> None:
+        """Remember the photo answered in message `message_id`, forgetting the oldest beyond a few."""
+        photos = self.user_data.setdefault("photos", OrderedDict())
+        photos[message_id] = photo
+        while len(photos) > PHOTOS_REMEMBERED:
+            photos.popitem(last=False)
+
+    def recall_photo(self, message_id: int) -> ReadPhoto | None:
+        return self.user_data.get("photos", {}).get(message_id)
+
+    def drop_photo(self, message_id: int) -> None:
+        self.user_data.get("photos", {}).pop(message_id, None)
+
+    def forget_photos(self) -> None:
+        """Drop everything remembered about the user's photos (consent withdrawn, donation off, /forget)."""
+        self.user_data.pop("photos", None)
+
+
+async def consented_user(update: Update, context: BotContext) -> User | None:
+    """The user if they have given consent; otherwise a reminder (with the consent buttons) and None."""
+    user = await context.db.get_user(update.effective_user.id)
+    if user is not None and user.consent_given:
+        return user
+    if update.callback_query:
+        await update.callback_query.answer("Please give your consent first: /consent", show_alert=True)
+    else:
+        await update.effective_message.reply_text(texts.CONSENT_NEEDED, reply_markup=keyboards.consent_buttons())
+    return None
+
+
+async def show(query: CallbackQuery, text: str | None = None, buttons: InlineKeyboardMarkup | None = None) -> None:
+    """Edit the message under a pressed button to show the new state (new text and/or buttons).
+
+    Telegram refuses an edit that changes nothing, which a double tap easily causes; that is not an error here.
+    """
+    try:
+        if text is None:
+            await query.edit_message_reply_markup(buttons)
+        else:
+            await query.edit_message_text(text, reply_markup=buttons)
+    except BadRequest as error:
+        if "not modified" not in error.message:
+            raise

@@ -1,0 +1,87 @@
+"""The inline buttons under the bot's messages, and what their callback data means.
+
+Callback data is short text, `action:argument`: `consent:yes|no` (greeting), `consent:give|withdraw`
+(/consent), `donate:on|off`, `mode:lift`, `forget:yes`,
+`rate:<suggestion id>:up`, `fix` (open the mood picker), `fix:cancel`, `mood:<emotion>`.
+"""
+
+from collections.abc import Iterable, Sequence
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.replies import ADJECTIVE, EMOJI, MODE_NAMES
+from model.preprocess import LABELS
+
+CHOSEN = "✅ "
+
+
+def consent_buttons() -> InlineKeyboardMarkup:
+    """Agree / not now, under the greeting and under reminders."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton("✅ I agree", callback_data="consent:yes"),
+                                  InlineKeyboardButton("Not now", callback_data="consent:no")]])
+
+
+def consent_settings(user) -> InlineKeyboardMarkup:
+    """What /consent offers: give or withdraw consent, and switch crop donation on or off."""
+    if user is None or not user.consent_given:
+        return InlineKeyboardMarkup([[InlineKeyboardButton("✅ I agree", callback_data="consent:give")]])
+    donation = (InlineKeyboardButton("🧩 Stop donating face crops", callback_data="donate:off") if user.donate_crops
+                else InlineKeyboardButton("🧩 Donate face crops of corrections", callback_data="donate:on"))
+    return InlineKeyboardMarkup([[donation], [InlineKeyboardButton("Withdraw consent", callback_data="consent:withdraw")]])
+
+
+def mode_buttons(current: str) -> InlineKeyboardMarkup:
+    """Match / lift, the current one ticked."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton((CHOSEN if mode == current else "") + name,
+                                                       callback_data=f"mode:{mode}")
+                                  for mode, name in MODE_NAMES.items()]])
+
+
+def forget_buttons() -> InlineKeyboardMarkup:
+    """The confirmation /forget asks for."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton("🗑 Yes, delete everything", callback_data="forget:yes"),
+                                  InlineKeyboardButton("Cancel", callback_data="forget:no")]])
+
+
+def song_buttons(suggestion_ids: Sequence[int], with_fix: bool = True) -> InlineKeyboardMarkup:
+    """A 👍/👎 row per suggested song, numbered like the list, and "that's not my mood" below them."""
+    rows = [_rating_row(number, suggestion_id, None) for number, suggestion_id in enumerate(suggestion_ids, 1)]
+    if with_fix:
+        rows.append([InlineKeyboardButton("🙅 That's not my mood", callback_data="fix")])
+    return InlineKeyboardMarkup(rows)
+
+
+def with_rating(markup: InlineKeyboardMarkup, suggestion_id: int, thumbs_up: bool) -> InlineKeyboardMarkup:
+    """The same keyboard with the rating of one song shown (ticked), other rows untouched."""
+    rows = []
+    for number, row in enumerate(markup.inline_keyboard, start=1):
+        rating = parse_rating(row[0].callback_data or "")
+        if rating and rating[0] == suggestion_id:
+            row = _rating_row(number, suggestion_id, thumbs_up)
+        rows.append(list(row))
+    return InlineKeyboardMarkup(rows)
+
+
+def parse_rating(data: str) -> tuple[int, bool] | None:
+    """(suggestion id, thumbs up?) from `rate:<id>:up|down`, or None for any other button."""
+    parts = data.split(":")
+    if len(parts) != 3 or parts[0] != "rate" or not parts[1].isdigit() or parts[2] not in ("up", "down"):
+        return None
+    return int(parts[1]), parts[2] == "up"
+
+
+def mood_picker(emotions: Iterable[str] = LABELS, with_cancel: bool = True) -> InlineKeyboardMarkup:
+    """One button per emotion, to tell the bot the right one."""
+    buttons = [InlineKeyboardButton(f"{EMOJI[emotion]} {ADJECTIVE[emotion]}", callback_data=f"mood:{emotion}")
+               for emotion in emotions]
+    rows = [buttons[start:start + 3] for start in range(0, len(buttons), 3)]
+    if with_cancel:
+        rows.append([InlineKeyboardButton("↩ Back to the songs", callback_data="fix:cancel")])
+    return InlineKeyboardMarkup(rows)
+
+
+def _rating_row(number: int, suggestion_id: int, thumbs_up: bool | None) -> list[InlineKeyboardButton]:
+    return [InlineKeyboardButton(f"{CHOSEN if thumbs_up is True else ''}{number} 👍",
+                                 callback_data=f"rate:{suggestion_id}:up"),
+            InlineKeyboardButton(f"{CHOSEN if thumbs_up is False else ''}{number} 👎",
+                                 callback_data=f"rate:{suggestion_id}:down")]

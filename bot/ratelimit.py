@@ -1,0 +1,29 @@
+"""A per-user sliding-window rate limit, so one user sending a flood of photos cannot starve the others."""
+
+import time
+from collections import defaultdict, deque
+
+
+class RateLimiter:
+    """At most `limit` events per user in any `window_seconds`; kept in memory, forgotten on restart."""
+
+    def __init__(self, limit: int, window_seconds: float = 60.0, clock=time.monotonic):
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self._clock = clock
+        self._events: dict[int, deque[float]] = defaultdict(deque)
+
+    def allow(self, user_id: int) -> bool:
+        """Count one event for the user and say whether it is within the limit (refused ones do not count)."""
+        now = self._clock()
+        events = self._events[user_id]
+        while events and now - events[0] >= self.window_seconds:
+            events.popleft()
+        if len(events) >= self.limit:
+            return False
+        events.append(now)
+        return True
+
+    def forget(self, user_id: int) -> None:
+        """Drop what is remembered about the user (after /forget)."""
+        self._events.pop(user_id, None)

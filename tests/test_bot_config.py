@@ -1,0 +1,87 @@
+"""The bot's settings, rate limit and log redaction, without Telegram."""
+
+import io
+import logging
+
+import pytest
+
+from bot.config import OFFICIAL_API_BASE_URL, ConfigError, Settings
+from bot.logs import RedactToken
+from bot.ratelimit import RateLimiter
+
+TOKEN = "123456:ABC-secret-token"
+
+
+def test_a_missing_token_is_reported_with_how_to_get_one():
+    with pytest.raises(ConfigError, match="TELEGRAM_BOT_TOKEN is not set.*BotFather"):
+        Settings.from_env({})
+
+
+def test_defaults_talk_to_the_official_bot_api():
+    settings = Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN})
+    assert settings.bot_api_url == f"{OFFICIAL_API_BASE_URL}/bot"
+    assert settings.file_api_url == f"{OFFICIAL_API_BASE_URL}/file/bot"
+    assert settings.webhook_url is None and settings.admin_user_ids == frozenset()
+    assert settings.database_path.name.endswith(".sqlite3") and settings.model_path.name == "emotion.tflite"
+
+
+def test_file_downloads_follow_a_self_hosted_api_server():
+    settings = Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": "http://10.0.0.5:8081/"})
+    assert settings.bot_api_url == "http://10.0.0.5:8081/bot"
+    assert settings.file_api_url == "http://10.0.0.5:8081/file/bot"
+
+
+def test_the_token_and_webhook_secret_never_appear_in_the_settings_repr():
+    settings = Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "WEBHOOK_SECRET": "hush"})
+    assert TOKEN not in repr(settings) and "hush" not in repr(settings)
+
+
+def test_webhook_settings_give_the_listening_path_and_a_secret():
+    settings = Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "WEBHOOK_URL": "https://example.org/hooks/moodtunes",
+                                  "PORT": "8443"})
+    assert settings.webhook_path == "hooks/moodtunes" and settings.port == 8443
+    assert len(settings.webhook_secret) >= 32  # generated when WEBHOOK_SECRET is not given
+
+
+def test_admin_ids_and_limits_are_parsed():
+    settings = Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "ADMIN_USER_IDS": "12, 34", "LOG_LEVEL": "debug",
+                                  "RATE_LIMIT_PHOTOS_PER_MINUTE": "4", "MODEL_CHECK_SECONDS": "0.5"})
+    assert settings.admin_user_ids == {12, 34} and settings.log_level == "DEBUG"
+    assert settings.photos_per_minute == 4 and settings.model_check_seconds == 0.5
+
+
+@pytest.mark.parametrize("name, value, complaint", [
+    ("ADMIN_USER_IDS", "alice", "ADMIN_USER_IDS"),
+    ("PORT", "eighty", "PORT must be a number"),
+    ("RATE_LIMIT_PHOTOS_PER_MINUTE", "0", "greater than zero"),
+    ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of"),
+    ("WEBHOOK_URL", "http://example.org/hook", "https://"),
+])
+def test_malformed_settings_say_which_variable_is_wrong(name, value, complaint):
+    with pytest.raises(ConfigError, match=complaint):
+        Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, name: value})
+
+
+def test_the_rate_limit_refuses_the_photo_over_the_limit_then_recovers():
+    now = [0.0]
+    limiter = RateLimiter(limit=2, window_seconds=60, clock=lambda: now[0])
+    assert [limiter.allow(1), limiter.allow(1), limiter.allow(1)] == [True, True, False]
+    assert limiter.allow(2), "another user is not held up"
+    now[0] = 61
+    assert limiter.allow(1)
+
+
+def test_the_token_is_blanked_out_of_every_log_line_and_traceback():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactToken(TOKEN))
+    logger = logging.getLogger("test_bot_config.redaction")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.warning("POST https://api.telegram.org/bot%s/getMe", TOKEN)
+    try:
+        raise RuntimeError(f"cannot reach https://api.telegram.org/bot{TOKEN}/getUpdates")
+    except RuntimeError:
+        logger.exception("polling failed")
+    assert TOKEN not in stream.getvalue()
+    assert "bot<token>/getMe" in stream.getvalue() and "bot<token>/getUpdates" in stream.getvalue()

@@ -1,0 +1,181 @@
+"""Users talking to the real bot (`python -m bot`) through the local Bot API server, checked in its SQLite file."""
+
+import re
+
+from bot import texts
+from bot_harness import (ADMIN_ID, agree, group_photo, new_user, rows, rows_about, running_bot,  # noqa: F401
+                         selfie, snapshot, telegram)
+
+RATING_BUTTON = re.compile(r"^(✅ )?\d 👍$")
+
+
+def rating_rows(message: dict) -> list[list[dict]]:
+    return [row for row in message["reply_markup"]["inline_keyboard"] if RATING_BUTTON.match(row[0]["text"])]
+
+
+def test_the_bot_publishes_its_command_menu_on_start(telegram, running_bot):
+    menus = {call.params.get("scope", {}).get("chat_id"): [c["command"] for c in call.params["commands"]]
+             for call in telegram.calls_to("setMyCommands")}
+    assert menus[None] == ["start", "mode", "consent", "privacy", "forget", "help"]
+    assert menus[ADMIN_ID] == menus[None] + ["stats"]
+
+
+def test_a_selfie_gets_a_mood_and_songs_that_can_be_rated_and_re_rated(telegram, running_bot):
+    user = new_user(telegram)
+    agree(user)
+    sent = selfie().send(user)
+    answer = user.wait_for_reply(after=sent, contains="Rate them")
+    assert telegram.calls_to("sendChatAction", user.user_id), "the user saw the bot working"
+    assert re.search(r"\((\d+)%\)", answer["text"]), "the confidence is shown"
+    songs = rating_rows(answer)
+    assert 3 <= len(songs) <= 5 and answer["text"].count("<a href=") >= len(songs)
+    suggestion_id = int(songs[0][0]["callback_data"].split(":")[1])
+
+    assert user.press(answer, "1 👍")["text"] == "Saved 👍, thanks!"
+    telegram.wait_until(lambda: rating_rows(user.message(answer["message_id"]))[0][0]["text"] == "✅ 1 👍")
+    assert rows(running_bot.database, "SELECT thumbs_up FROM ratings WHERE suggestion_id = ?", suggestion_id) == [(1,)]
+
+    assert user.press(user.message(answer["message_id"]), "1 👎")["text"] == "Saved 👎, thanks!"
+    telegram.wait_until(lambda: [b["text"] for b in rating_rows(user.message(answer["message_id"]))[0]]
+                        == ["1 👍", "✅ 1 👎"])
+    assert rows(running_bot.database, "SELECT thumbs_up FROM ratings WHERE suggestion_id = ?", suggestion_id) == [(0,)]
+
+
+def test_pressing_the_same_rating_twice_stores_it_once_and_raises_no_error(telegram, running_bot):
+    user = new_user(telegram)
+    agree(user)
+    answer = user.wait_for_reply(after=selfie(1).send(user), contains="Rate them")
+    user.press(answer, "2 👍")
+    telegram.wait_until(lambda: rating_rows(user.message(answer["message_id"]))[1][0]["text"] == "✅ 2 👍")
+    assert user.press(user.message(answer["message_id"]), "✅ 2 👍")["text"] == "Saved 👍, thanks!"
+    assert rows(running_bot.database, "SELECT COUNT(*) FROM ratings WHERE user_id = ?", user.user_id) == [(1,)]
+
+
+def test_correcting_the_mood_stores_feedback_and_suggests_songs_for_it(telegram, running_bot):
+    user = new_user(telegram)
+    agree(user)
+    answer = user.wait_for_reply(after=selfie(2).send(user), contains="Rate them")
+    user.press(answer, "🙅 That's not my mood")
+    picker = telegram.wait_until(lambda: "mood:" in str(user.message(answer["message_id"]).get("reply_markup")))
+    choices = [b["callback_data"] for row in picker["reply_markup"]["inline_keyboard"] for b in row]
+    assert len(choices) == 7 and "fix:cancel" in choices
+    corrected = choices[0].removeprefix("mood:")
+    assert user.press(user.message(answer["message_id"]), choices[0])["text"] == "Thanks, noted!"
+
+    fixed = telegram.wait_until(lambda: "Thanks for telling me" in user.message(answer["message_id"])["text"]
+                                and user.message(answer["message_id"]))
+    assert 3 <= len(rating_rows(fixed)) <= 5 and "That's not my mood" not in str(fixed["reply_markup"])
+    feedback = rows(running_bot.database, "SELECT predicted, corrected, face48 FROM emotion_feedback WHERE user_id = ?",
+                    user.user_id)
+    assert len(feedback) == 1 and feedback[0][1] == corrected and feedback[0][0] != corrected
+    assert feedback[0][2] is None, "no crop is kept without the donation opt-in"
+    new_ids = [int(row[0]["callback_data"].split(":")[1]) for row in rating_rows(fixed)]
+    assert {emotion for (emotion,) in rows(running_bot.database, "SELECT emotion FROM suggestions WHERE "
+                                           f"suggestion_id IN ({','.join('?' * len(new_ids))})", *new_ids)} == {corrected}
+
+
+def test_leaving_the_mood_picker_brings_the_song_buttons_back(telegram, running_bot):
+    user = new_user(telegram)
+    agree(user)
+    answer = user.wait_for_reply(after=selfie(3).send(user), contains="Rate them")
+    user.press(answer, "🙅 That's not my mood")
+    telegram.wait_until(lambda: "fix:cancel" in str(user.message(answer["message_id"]).get("reply_markup")))
+    user.press(user.message(answer["message_id"]), "fix:cancel")
+    telegram.wait_until(lambda: user.message(answer["message_id"])["reply_markup"] == answer["reply_markup"])
+
+
+def test_a_donor_s_correction_keeps_the_face_crop_until_donation_is_turned_off(telegram, running_bot):
+    user = new_user(telegram)
+    agree(user)
+    settings = user.wait_for_reply(after=user.send("/consent"), contains="You agreed on")
+    assert "donation is <b>off" in settings["text"]
+    user.press(settings, "donate:on")
+    telegram.wait_until(lambda: "donation is <b>on" in user.message(settings["message_id"])["text"])
+    answer = user.wait_for_reply(after=selfie(4).send(user), contains="Rate them")
+    user.press(answer, "fix")
+    picker = telegram.wait_until(lambda: "fix:cancel" in str(user.message(answer["message_id"]).get("reply_markup"))
+                                 and user.message(answer["message_id"]))
+    user.press(picker, picker["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+    crops = rows(running_bot.database, "SELECT length(face48) FROM emotion_feedback WHERE user_id = ?", user.user_id)
+    assert crops == [(48 * 48,)]
+
+    user.press(user.message(settings["message_id"]), "donate:off")
+    telegram.wait_until(lambda: "donation is <b>off" in user.message(settings["message_id"])["text"])
+    assert rows(running_bot.database, "SELECT face48 FROM emotion_feedback WHERE user_id = ?", user.user_id) in \
+        ([], [(None,)])
+
+
+def test_a_group_photo_is_answered_for_the_biggest_face_and_says_so(telegram, running_bot):
+    user = new_user(telegram)
+    agree(user)
+    answer = user.wait_for_reply(after=group_photo().send(user))
+    assert answer["text"].startswith("I see 2 faces, so I read the biggest one.")
+
+
+def test_lift_mode_is_chosen_with_a_button_and_used_for_the_next_songs(telegram, running_bot):
+    user = new_user(telegram)
+    agree(user)
+    menu = user.wait_for_reply(after=user.send("/mode"), contains="Right now")
+    assert menu["reply_markup"]["inline_keyboard"][0][0]["text"].startswith("✅")
+    assert user.press(menu, "mode:lift")["text"] == "Mode changed."
+    telegram.wait_until(lambda: user.message(menu["message_id"])["reply_markup"]["inline_keyboard"][0][1]["text"]
+                        .startswith("✅"))
+    assert rows(running_bot.database, "SELECT mode FROM users WHERE user_id = ?", user.user_id) == [("lift",)]
+    answer = user.wait_for_reply(after=selfie(5).send(user), contains="Rate them")
+    assert "Songs to lift your mood:" in answer["text"]
+
+
+def test_withdrawing_consent_stops_photo_processing(telegram, running_bot):
+    user = new_user(telegram)
+    agree(user)
+    settings = user.wait_for_reply(after=user.send("/consent"), contains="You agreed on")
+    assert user.press(settings, "Withdraw consent")["text"] == "Consent withdrawn."
+    reminder = user.wait_for_reply(after=selfie().send(user), contains="I need your okay")
+    assert "consent:yes" in str(reminder["reply_markup"])
+    assert rows(running_bot.database, "SELECT consent_given FROM users WHERE user_id = ?", user.user_id) == [(0,)]
+
+
+def test_forget_after_confirmation_deletes_every_row_about_the_user(telegram, running_bot):
+    user, bystander = new_user(telegram), new_user(telegram)
+    for person in (user, bystander):
+        agree(person)
+        answer = person.wait_for_reply(after=selfie(6).send(person), contains="Rate them")
+        person.press(answer, "1 👍")
+    assert sum(rows_about(running_bot.database, user.user_id).values()) > 5
+    bystander_rows = rows_about(running_bot.database, bystander.user_id)
+
+    question = user.wait_for_reply(after=user.send("/forget"), contains="Go ahead?")
+    user.press(question, "Cancel")
+    telegram.wait_until(lambda: user.message(question["message_id"])["text"] == texts.FORGET_CANCELLED)
+    question = user.wait_for_reply(after=user.send("/forget"), contains="Go ahead?")
+    assert user.press(question, "🗑 Yes, delete everything")["text"] == "Everything about you is deleted."
+    done = telegram.wait_until(lambda: user.message(question["message_id"])["text"].startswith("Done.")
+                               and user.message(question["message_id"]))
+    assert "nothing is left" in done["text"]
+    assert set(rows_about(running_bot.database, user.user_id).values()) == {0}
+    assert rows_about(running_bot.database, bystander.user_id) == bystander_rows
+
+
+def test_help_and_privacy_explain_the_bot_and_what_it_stores(telegram, running_bot):
+    user = new_user(telegram)
+    assert "/forget" in user.wait_for_reply(after=user.send("/help"), contains="How MoodTunes works")["text"]
+    privacy = user.wait_for_reply(after=user.send("/privacy"), contains="Privacy")["text"]
+    assert "never written to disk" in privacy and "How long" in privacy
+    assert user.wait_for_reply(after=user.send("hello?"))["text"] == texts.OTHER_MESSAGE
+
+
+def test_stats_are_for_admins_only(telegram, running_bot):
+    admin, user = telegram.user(ADMIN_ID, "Ada"), new_user(telegram)
+    assert user.wait_for_reply(after=user.send("/stats"))["text"] == texts.ADMINS_ONLY
+    figures = admin.wait_for_reply(after=admin.send("/stats"), contains="MoodTunes stats")["text"]
+    assert "model: " in figures
+
+
+def test_nothing_is_stored_for_someone_who_only_said_hello_and_not_now(telegram, running_bot):
+    before = snapshot(running_bot.database)
+    user = new_user(telegram)
+    greeting = user.wait_for_reply(after=user.send("/start"), contains="Is that okay")
+    user.press(greeting, "Not now")
+    telegram.wait_until(lambda: user.message(greeting["message_id"])["text"] == texts.CONSENT_DECLINED)
+    assert "reply_markup" not in user.message(greeting["message_id"])
+    assert snapshot(running_bot.database) == before

@@ -1,0 +1,173 @@
+"""The database file: migrations, consent, ratings, corrections and donated crops, /forget. Real SQLite files."""
+
+import sqlite3
+
+import pytest
+
+from db import Database, schema
+from model.preprocess import LABELS
+
+SAD = {"angry": 0.02, "disgust": 0.01, "fear": 0.07, "happy": 0.02, "sad": 0.68, "surprise": 0.0, "neutral": 0.2}
+CROP = bytes(range(256)) * 9  # 48 * 48 bytes
+
+
+@pytest.fixture
+async def database(tmp_path):
+    database = await Database.open(tmp_path / "moodtunes.sqlite3")
+    yield database
+    await database.close()
+
+
+async def consenting_user(database: Database, user_id: int, donate: bool = False) -> None:
+    await database.set_consent(user_id, True)
+    if donate:
+        await database.set_donation(user_id, True)
+
+
+def count(path, sql: str, *params) -> int:
+    with sqlite3.connect(path) as connection:
+        return connection.execute(sql, params).fetchone()[0]
+
+
+async def test_a_new_file_is_created_migrated_and_seeded_with_the_bundled_catalog(tmp_path):
+    path = tmp_path / "deep" / "folder" / "new.sqlite3"
+    database = await Database.open(path)
+    await database.close()
+    with sqlite3.connect(path) as connection:
+        assert schema.schema_version(connection) == schema.LATEST_VERSION
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert count(path, "SELECT COUNT(*) FROM songs WHERE source = 'bundled'") >= 300
+
+
+async def test_an_old_file_is_upgraded_in_place_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    connection = schema.connect(path)
+    schema.migrate(connection, target=1)
+    connection.execute("INSERT INTO users (user_id, consent_given, consent_at, mode, created_at) "
+                       "VALUES (7, 1, '2026-01-02T03:04:05+00:00', 'lift', '2026-01-02T03:04:05+00:00')")
+    connection.execute("INSERT INTO songs (title, artist, valence, energy, links, source, title_key, artist_key) "
+                       "VALUES ('Old Song', 'Old Band', 0.5, 0.5, '{}', 'v1', 'old song', 'old band')")
+    connection.execute("INSERT INTO suggestions (user_id, song_id, emotion, mode, created_at) "
+                       "VALUES (7, 1, 'sad', 'lift', '2026-01-02T03:04:05+00:00')")
+    connection.execute("INSERT INTO ratings (suggestion_id, user_id, thumbs_up, rated_at) "
+                       "VALUES (1, 7, 1, '2026-01-02T03:04:05+00:00')")
+    connection.close()
+
+    database = await Database.open(path)
+    user = await database.get_user(7)
+    await database.close()
+    assert (user.consent_given, user.mode, user.donate_crops) == (True, "lift", False)
+    assert user.consent_at.year == 2026
+    with sqlite3.connect(path) as connection:
+        assert schema.schema_version(connection) == schema.LATEST_VERSION
+        assert connection.execute("SELECT thumbs_up FROM ratings WHERE suggestion_id = 1").fetchall() == [(1,)]
+
+
+async def test_a_file_from_a_newer_version_of_the_bot_is_refused_untouched(tmp_path):
+    path = tmp_path / "future.sqlite3"
+    with sqlite3.connect(path) as connection:
+        connection.execute(f"PRAGMA user_version = {schema.LATEST_VERSION + 1}")
+    with pytest.raises(RuntimeError, match="newer than this code"):
+        await Database.open(path)
+
+
+async def test_consent_is_stored_with_its_date_and_can_be_withdrawn(database):
+    assert await database.get_user(5) is None
+    user = await database.set_consent(5, True)
+    assert user.consent_given and user.consent_at is not None and user.mode == "match"
+    assert not (await database.set_consent(5, False)).consent_given
+
+
+async def test_a_rating_is_stored_once_and_a_second_press_changes_it(database, tmp_path):
+    await consenting_user(database, 1)
+    first = (await database.recommend(1, SAD, "match"))[0]
+    await database.rate(1, first.suggestion_id, True)
+    await database.rate(1, first.suggestion_id, True)
+    await database.rate(1, first.suggestion_id, False)
+    path = tmp_path / "moodtunes.sqlite3"
+    assert count(path, "SELECT COUNT(*) FROM ratings WHERE user_id = 1") == 1
+    assert count(path, "SELECT thumbs_up FROM ratings WHERE suggestion_id = ?", first.suggestion_id) == 0
+    assert count(path, "SELECT ups FROM song_scores WHERE song_id = ? AND emotion = 'sad'", first.song.song_id) == 0
+    assert count(path, "SELECT downs FROM song_scores WHERE song_id = ? AND emotion = 'sad'", first.song.song_id) == 1
+
+
+async def test_nobody_can_rate_a_suggestion_made_to_someone_else(database):
+    await consenting_user(database, 1)
+    await consenting_user(database, 2)
+    suggestion = (await database.recommend(1, SAD, "match"))[0]
+    with pytest.raises(LookupError):
+        await database.rate(2, suggestion.suggestion_id, True)
+    with pytest.raises(LookupError):
+        await database.rate(1, 10**9, True)
+
+
+async def test_a_crop_is_kept_only_for_users_who_donate(database):
+    await consenting_user(database, 1)
+    await consenting_user(database, 2, donate=True)
+    await database.record_emotion_feedback(1, "sad", "neutral", SAD, "1.0", CROP)
+    await database.record_emotion_feedback(2, "sad", "happy", SAD, "1.0", CROP)
+    crops = await database.donated_crops()
+    assert [(crop.user_id, crop.emotion, crop.face48) for crop in crops] == [(2, "happy", CROP)]
+
+
+@pytest.mark.parametrize("withdraw", ["donation off", "consent withdrawn"])
+async def test_ending_the_donation_deletes_the_user_s_crops_at_once(database, tmp_path, withdraw):
+    await consenting_user(database, 1, donate=True)
+    await database.record_emotion_feedback(1, "sad", "happy", SAD, "1.0", CROP)
+    if withdraw == "donation off":
+        await database.set_donation(1, False)
+    else:
+        await database.set_consent(1, False)
+    assert await database.donated_crops() == []
+    assert count(tmp_path / "moodtunes.sqlite3", "SELECT COUNT(face48) FROM emotion_feedback") == 0
+    assert count(tmp_path / "moodtunes.sqlite3", "SELECT COUNT(*) FROM emotion_feedback") == 1, "the label stays"
+
+
+async def test_forget_deletes_every_row_about_the_user_and_their_share_of_song_scores(database, tmp_path):
+    path = tmp_path / "moodtunes.sqlite3"
+    for user_id in (1, 2):
+        await consenting_user(database, user_id, donate=True)
+        await database.record_reading(user_id, SAD, "1.0")
+        songs = await database.recommend(user_id, SAD, "match")
+        await database.rate(user_id, songs[0].suggestion_id, True)
+        await database.record_emotion_feedback(user_id, "sad", "neutral", SAD, "1.0", CROP)
+    before_bystander = count(path, "SELECT COUNT(*) FROM suggestions WHERE user_id = 2")
+
+    deleted = await database.forget_user(1)
+
+    assert deleted == {"ratings": 1, "emotion_feedback": 1, "readings": 1, "suggestions": 5, "users": 1}
+    with sqlite3.connect(path) as connection:
+        tables = [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            columns = [column[1] for column in connection.execute(f'PRAGMA table_info("{table}")')]
+            if "user_id" in columns:
+                assert connection.execute(f'SELECT COUNT(*) FROM "{table}" WHERE user_id = 1').fetchone() == (0,)
+    assert count(path, "SELECT COALESCE(SUM(ups), 0) FROM song_scores") == 1, "only the bystander's thumb is left"
+    assert count(path, "SELECT COUNT(*) FROM suggestions WHERE user_id = 2") == before_bystander
+    assert [crop.user_id for crop in await database.donated_crops()] == [2]
+
+
+async def test_song_scores_rebuilt_from_ratings_match_the_running_counts(database, tmp_path):
+    path = tmp_path / "moodtunes.sqlite3"
+    for user_id in range(1, 6):
+        await consenting_user(database, user_id)
+        for suggestion in await database.recommend(user_id, SAD, "match"):
+            await database.rate(user_id, suggestion.suggestion_id, suggestion.suggestion_id % 3 != 0)
+    running = sorted(sqlite3.connect(path).execute("SELECT * FROM song_scores WHERE ups + downs > 0").fetchall())
+    await database.recompute_song_scores()
+    assert sorted(sqlite3.connect(path).execute("SELECT * FROM song_scores").fetchall()) == running
+
+
+async def test_stats_count_readings_corrections_and_thumbs_per_emotion_and_mode(database):
+    await consenting_user(database, 1)
+    await database.record_reading(1, SAD, "1.0")
+    await database.record_emotion_feedback(1, "sad", "neutral", SAD, "1.0")
+    for mode, thumbs_up in (("match", True), ("lift", False)):
+        suggestion = (await database.recommend(1, SAD, mode))[0]
+        await database.rate(1, suggestion.suggestion_id, thumbs_up)
+    stats = await database.stats()
+    assert stats["readings"]["sad"] == 1 and stats["corrections"]["sad"] == 1
+    assert stats["ratings"]["sad"] == {"match": {"up": 1, "down": 0}, "lift": {"up": 0, "down": 1}}
+    assert stats["thumbs_up_rate"] == {"match": 1.0, "lift": 0.0}
+    assert stats["users"] == {"total": 1, "consenting": 1, "donating": 0}
+    assert set(stats["catalog"]["per_emotion"]) == set(LABELS)

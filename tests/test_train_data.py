@@ -1,0 +1,87 @@
+"""FER2013 loading in both layouts, and clear errors on malformed data."""
+
+import gzip
+
+import cv2
+import numpy as np
+import pytest
+
+from model.preprocess import LABELS
+from train.data import DataError, load_fer2013
+
+HEADER = "emotion,pixels,Usage\n"
+
+
+def fer_row(label: int, value: int, usage: str) -> str:
+    return f"{label},{' '.join([str(value)] * 48 * 48)},{usage}\n"
+
+
+@pytest.fixture
+def csv_text() -> str:
+    rows = [fer_row(label, 10 * label, "Training") for label in range(7)] + [fer_row(3, 200, "PublicTest")]
+    return HEADER + "".join(rows)
+
+
+def test_csv_rows_become_faces_labels_and_splits(tmp_path, csv_text):
+    path = tmp_path / "fer.csv"
+    path.write_text(csv_text)
+    data = load_fer2013(path)
+    assert data.faces.shape == (8, 48, 48) and data.faces.dtype == np.uint8
+    assert data.labels.tolist() == [0, 1, 2, 3, 4, 5, 6, 3]
+    assert data.faces[2].min() == data.faces[2].max() == 20
+    public = data.split("PublicTest")
+    assert len(public) == 1 and public.faces[0, 0, 0] == 200
+
+
+def test_gzipped_csv_reads_like_the_plain_one(tmp_path, csv_text):
+    plain, packed = tmp_path / "fer.csv", tmp_path / "fer.csv.gz"
+    plain.write_text(csv_text)
+    packed.write_bytes(gzip.compress(csv_text.encode()))
+    a, b = load_fer2013(plain), load_fer2013(packed)
+    assert np.array_equal(a.faces, b.faces) and np.array_equal(a.labels, b.labels)
+
+
+def test_folder_layout_maps_train_and_test_to_training_and_publictest(tmp_path):
+    for split, label in [("train", "happy"), ("train", "disgust"), ("test", "sad")]:
+        folder = tmp_path / split / label
+        folder.mkdir(parents=True)
+        cv2.imwrite(str(folder / "face.png"), np.full((48, 48), 99, np.uint8))
+    cv2.imwrite(str(tmp_path / "test" / "sad" / "big.jpg"), np.full((96, 96, 3), 99, np.uint8))
+    data = load_fer2013(tmp_path)
+    assert sorted(LABELS[i] for i in data.split("Training").labels) == ["disgust", "happy"]
+    test = data.split("PublicTest")
+    assert len(test) == 2 and test.faces.shape[1:] == (48, 48)
+
+
+@pytest.mark.parametrize("bad_row, complaint", [
+    ("9,1 2 3,Training\n", "emotion 9 is outside 0-6"),
+    ("x," + " ".join(["1"] * 2304) + ",Training\n", "not a number"),
+    ("2,1 2 3,Training\n", "expected 2304 pixels, got 3"),
+    ("2," + " ".join(["300"] * 2304) + ",Training\n", "0-255"),
+    ("2," + " ".join(["a"] * 2304) + ",Training\n", "integers"),
+])
+def test_malformed_row_is_refused_naming_its_line(tmp_path, bad_row, complaint):
+    path = tmp_path / "fer.csv"
+    path.write_text(HEADER + fer_row(0, 1, "Training") + bad_row)
+    with pytest.raises(DataError, match=rf"fer.csv: line 3: .*{complaint}"):
+        load_fer2013(path)
+
+
+def test_file_without_the_kaggle_columns_is_refused(tmp_path):
+    path = tmp_path / "songs.csv"
+    path.write_text("name,artist\nHey Jude,The Beatles\n")
+    with pytest.raises(DataError, match="missing column"):
+        load_fer2013(path)
+
+
+def test_unknown_emotion_folder_is_refused(tmp_path):
+    (tmp_path / "train" / "bored").mkdir(parents=True)
+    with pytest.raises(DataError, match="unknown emotion folder"):
+        load_fer2013(tmp_path)
+
+
+def test_asking_for_a_missing_split_names_the_ones_present(tmp_path, csv_text):
+    path = tmp_path / "fer.csv"
+    path.write_text(csv_text)
+    with pytest.raises(DataError, match="PublicTest, Training"):
+        load_fer2013(path).split("PrivateTest")

@@ -1,0 +1,101 @@
+"""Training end to end on a few real FER2013 rows: train, calibrate, export, evaluate through LiteRT."""
+
+import gzip
+import json
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.preprocess import LABELS
+from train import evaluate
+from train.__main__ import main as train_main
+from train.export import fit_temperature
+
+FER2013 = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013" / "fer2013_train_publictest.csv.gz"
+
+
+@pytest.fixture(scope="module")
+def few_fer_rows(tmp_path_factory) -> Path:
+    """The first 140 Training rows and 35 PublicTest rows of the real data set, as a small CSV."""
+    with gzip.open(FER2013, "rt") as source:
+        header = next(source)
+        rows = list(islice(source, 4000))
+    training = [row for row in rows if row.rstrip().endswith(",Training")][:140]
+    public = [row for row in rows if row.rstrip().endswith(",PublicTest")][:35]
+    path = tmp_path_factory.mktemp("fer") / "few.csv"
+    path.write_text(header + "".join(training + public))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(few_fer_rows, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("model")
+    assert train_main(["--data", str(few_fer_rows), "--out", str(out), "--workdir", str(out / "run"),
+                       "--epochs", "1", "--width", "0.125", "--batch-size", "32", "--version", "test-1"]) == 0
+    return out
+
+
+def test_training_exports_float_and_int8_models_with_metadata(trained):
+    metadata = json.loads((trained / "emotion.json").read_text())
+    assert metadata["labels"] == list(LABELS)
+    assert metadata["version"] == "test-1"
+    assert metadata["input"]["height"] == metadata["input"]["width"] == 48
+    assert metadata["temperature"] > 0
+    assert metadata["training_data"]["train_faces"] == 140
+    assert 0 <= metadata["metrics"]["accuracy"] <= 1
+    assert set(metadata["metrics"]["recall"]) == set(LABELS)
+    assert (trained / "emotion.tflite").stat().st_size < (trained / "emotion_float.tflite").stat().st_size
+
+
+def test_rerunning_a_finished_run_reexports_without_training_again(trained, few_fer_rows):
+    history = (trained / "run" / "history.csv").read_text()
+    assert train_main(["--data", str(few_fer_rows), "--out", str(trained), "--workdir", str(trained / "run"),
+                       "--epochs", "1", "--width", "0.125", "--version", "test-2"]) == 0
+    assert (trained / "run" / "history.csv").read_text() == history
+    assert json.loads((trained / "emotion.json").read_text())["version"] == "test-2"
+
+
+def test_evaluate_json_reports_every_promised_field(trained, few_fer_rows, capsys):
+    assert evaluate.main(["--data", str(few_fer_rows), "--usage", "PublicTest",
+                          "--model", str(trained / "emotion.tflite"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"accuracy", "macro_f1", "n", "per_class", "confusion_matrix", "ece", "model_bytes"} <= set(report)
+    assert report["n"] == 35
+    assert np.array(report["confusion_matrix"]).sum() == 35
+    assert set(report["per_class"]["disgust"]) == {"precision", "recall", "f1", "support"}
+
+
+def test_evaluate_prints_a_table_and_writes_a_confusion_plot(trained, few_fer_rows, tmp_path, capsys):
+    plot = tmp_path / "confusion.png"
+    assert evaluate.main(["--data", str(few_fer_rows), "--model", str(trained / "emotion.tflite"),
+                          "--plot", str(plot)]) == 0
+    table = capsys.readouterr().out
+    assert "accuracy" in table and "neutral" in table and "175 faces" in table
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_explains_a_missing_split_instead_of_crashing(trained, few_fer_rows, capsys):
+    assert evaluate.main(["--data", str(few_fer_rows), "--usage", "PrivateTest",
+                          "--model", str(trained / "emotion.tflite")]) == 1
+    assert "no rows with Usage='PrivateTest'" in capsys.readouterr().err
+
+
+def test_temperature_fit_recovers_the_temperature_that_made_the_labels():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, size=(20000, 7))
+    true_temperature = 2.0
+    probabilities = np.exp(logits / true_temperature)
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    labels = np.array([rng.choice(7, p=p) for p in probabilities])
+    assert fit_temperature(logits, labels) == pytest.approx(true_temperature, rel=0.05)
+
+
+def test_calibration_error_is_zero_when_confidence_matches_accuracy_and_large_when_overconfident():
+    labels = np.array([0, 0, 0, 0])
+    honest = np.tile([0.75, 0.25, 0, 0, 0, 0, 0], (4, 1))
+    honest[3] = [0.25, 0.75, 0, 0, 0, 0, 0]  # 3 of 4 right, each said with 75% confidence
+    assert evaluate.expected_calibration_error(labels, honest) == pytest.approx(0.0)
+    overconfident = np.tile([0.0, 1.0, 0, 0, 0, 0, 0], (4, 1))
+    assert evaluate.expected_calibration_error(labels, overconfident) == pytest.approx(1.0)

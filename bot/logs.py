@@ -25,10 +25,23 @@ class RedactToken(logging.Filter):
         return True
 
 
+class OneLineRefusals(logging.Filter):
+    """A webhook call the bot refused (wrong secret, wrong content type: someone probing the URL) is a normal
+    event, not a crash: python-telegram-bot logs it with a traceback at DEBUG; keep it to one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if isinstance(record.exc_info, tuple) else record.exc_info
+        if type(error).__name__ == "HTTPError" and 400 <= getattr(error, "status_code", 0) < 500:
+            record.msg, record.args = f"{record.getMessage()}: refused ({error})", None
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def configure_logging(level: str, token: str) -> None:
     """Log at `level` to stderr with the token redacted; keep the per-request chatter of httpx out."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(OneLineRefusals())
     handler.addFilter(RedactToken(token))
     logging.basicConfig(level=level, handlers=[handler], force=True)
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))

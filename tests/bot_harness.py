@@ -20,6 +20,7 @@ import pytest
 
 from bot_api_server import BotApiServer, TelegramUser
 from model.fer_photos import PlacedFace, compose_photo, encode, read_fer_faces
+from model.preprocess import LABELS
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "7000000001:AAHk-TEST-token-never-to-be-logged"
@@ -115,8 +116,8 @@ class Photo:
 
 @cache
 def selfie(variant: int = 0) -> Photo:
-    """A 640x480 photo with one ~300 px face, made from a FER2013 face."""
-    face = read_fer_faces(1, skip=variant)[0]
+    """A 640x480 photo with one ~300 px smiling face (a FER2013 `happy` face, the kind people send as selfies)."""
+    face = read_fer_faces(1, skip=variant, emotion=LABELS.index("happy"))[0]
     return _photo(640, 480, [PlacedFace(face, (170, 90, 300, 300))], seed=variant)
 
 

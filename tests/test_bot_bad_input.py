@@ -20,6 +20,13 @@ def user(telegram, running_bot):
 
 
 @pytest.fixture
+def other_user(telegram, running_bot):
+    person = new_user(telegram, "Sam")
+    agree(person)
+    return person
+
+
+@pytest.fixture
 def unchanged_database(running_bot):
     before = snapshot(running_bot.database)
     yield
@@ -80,11 +87,10 @@ def test_an_image_file_the_model_cannot_read_gets_the_model_s_explanation(user, 
     assert answer == model_says(content) and what in answer
 
 
-def test_a_flood_of_photos_is_slowed_down_per_user(telegram, user, unchanged_database):
+def test_a_flood_of_photos_is_slowed_down_per_user(user, other_user, unchanged_database):
     # The bot under test allows 3 photos a minute per user.
     sent = [empty_room().send(user) for _ in range(4)]
     answers = [reply["text"] for reply in user.wait_for_replies(after=sent[0], count=4)]
     assert answers.count(texts.SLOW_DOWN.format(limit=3)) == 1 and answers.count(texts.NO_FACE) == 3
-    other = new_user(telegram)
-    agree(other)
-    assert other.wait_for_reply(after=empty_room().send(other))["text"] == texts.NO_FACE, "others are not slowed"
+    assert other_user.wait_for_reply(after=empty_room().send(other_user))["text"] == texts.NO_FACE, \
+        "others are not slowed"

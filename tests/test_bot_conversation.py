@@ -56,7 +56,8 @@ def test_correcting_the_mood_stores_feedback_and_suggests_songs_for_it(telegram,
     agree(user)
     answer = user.wait_for_reply(after=selfie(2).send(user), contains="Rate them")
     user.press(answer, "🙅 That's not my mood")
-    picker = telegram.wait_until(lambda: "mood:" in str(user.message(answer["message_id"]).get("reply_markup")))
+    picker = telegram.wait_until(lambda: "mood:" in str(user.message(answer["message_id"]).get("reply_markup"))
+                                 and user.message(answer["message_id"]))
     choices = [b["callback_data"] for row in picker["reply_markup"]["inline_keyboard"] for b in row]
     assert len(choices) == 7 and "fix:cancel" in choices
     corrected = choices[0].removeprefix("mood:")

@@ -174,7 +174,8 @@ def test_16_bit_pngs_are_narrowed_to_8_bits():
     picture = quadrants()
     assert_looks_like(decode_image(encoded(widened(picture), ".png")).pixels, picture, 0.0)
     grey = cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY)
-    assert_looks_like(decode_image(encoded(widened(grey), ".png")).pixels, cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), 0.0)
+    assert_looks_like(decode_image(encoded(widened(grey), ".png")).pixels,
+                      cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), 0.0)
     with_alpha = widened(np.dstack([picture, np.full(picture.shape[:2], 255, np.uint8)]))
     assert_looks_like(decode_image(encoded(with_alpha, ".png")).pixels, picture, 0.0)
 

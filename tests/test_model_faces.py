@@ -55,6 +55,13 @@ def on_face(box, frame) -> bool:
             and 0.6 * side <= w <= 1.05 * side)
 
 
+def centred_on(box, frame) -> bool:
+    """Whether a reported box is centred in the middle half of the pasted face, whatever its size."""
+    x, y, w, h = box
+    fx, fy, side, _ = frame
+    return abs(x + w / 2 - (fx + side / 2)) <= side / 4 and abs(y + h / 2 - (fy + side / 2)) <= side / 4
+
+
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel().astype(np.float64), b.ravel().astype(np.float64))[0, 1])
 
@@ -74,13 +81,6 @@ def test_one_face_is_found_in_a_selfie_and_its_box_is_on_the_face(model, fer, ex
     assert isinstance(faces[0], FaceEmotion)
     assert on_face(faces[0].box, frame)
     assert all(isinstance(v, int) for v in faces[0].box)
-
-
-def centred_on(box, frame) -> bool:
-    """Whether a reported box is centred in the middle half of the pasted face, whatever its size."""
-    x, y, w, h = box
-    fx, fy, side, _ = frame
-    return abs(x + w / 2 - (fx + side / 2)) <= side / 4 and abs(y + h / 2 - (fy + side / 2)) <= side / 4
 
 
 @pytest.mark.parametrize("index", range(8))

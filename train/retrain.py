@@ -41,8 +41,8 @@ import numpy as np
 from db import Database, DonatedCrop
 from model.preprocess import INPUT_SIZE, LABELS
 from train import evaluate
-from train.__main__ import (augmented_batches, class_weights, evaluate_exports, learning_rate_schedule, to_inputs,
-                            training_data)
+from train.steps import (augmented_batches, class_weights, evaluate_exports, learning_rate_schedule, to_inputs,
+                         training_data)
 from train.data import DataError, FaceSet, load_fer2013
 from train.export import FLOAT_FILE, INT8_FILE, METADATA_FILE, export, fit_temperature, write_metadata
 

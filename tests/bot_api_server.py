@@ -52,6 +52,7 @@ class BotApiServer:
         self.downloads: list[str] = []  # file paths the bot downloaded
         self.messages: dict[tuple[int, int], dict] = {}  # (chat id, message id) -> message as it is now
         self.callback_answers: dict[str, dict] = {}
+        self.polls = 0  # getUpdates calls begun
         self.delivered_up_to = 0  # the highest update id the bot has been given
         self.latest_update_id = 0  # the highest update id users have caused
         self._updates: list[dict] = []
@@ -168,6 +169,9 @@ class BotApiServer:
     def call(self, method: str, params: dict):
         """Run one Bot API method; returns its result or raises ApiError."""
         if method == "getUpdates":  # recorded only when it returns something, to keep the log readable
+            with self._changed:
+                self.polls += 1
+                self._changed.notify_all()
             updates = self._get_updates(params)
             if updates:
                 self._record(method, params)

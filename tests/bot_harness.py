@@ -53,16 +53,16 @@ def start_bot(telegram: BotApiServer, folder: Path, **settings: str) -> RunningB
                    if not name.startswith(("TELEGRAM_", "WEBHOOK_", "ADMIN_", "RATE_LIMIT_", "MODEL_"))}
     environment.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=telegram.base_url, DATABASE_PATH=str(database),
                        LOG_LEVEL="DEBUG", ADMIN_USER_IDS=str(ADMIN_ID), RATE_LIMIT_PHOTOS_PER_MINUTE="3", **settings)
-    calls_before = len(telegram.calls_to("deleteWebhook") + telegram.calls_to("setWebhook"))
+    polls_before, webhooks_before = telegram.polls, len(telegram.calls_to("setWebhook"))
     with log.open("wb") as log_file:
         process = subprocess.Popen([sys.executable, "-m", "bot"], cwd=REPO, env=environment,
                                    stdout=log_file, stderr=subprocess.STDOUT)
     bot = RunningBot(process, database, log)
 
-    def listening():  # the bot's last call before it polls is deleteWebhook, before it serves a webhook setWebhook
+    def listening():  # polling: its first getUpdates; webhook: its setWebhook, the last call before it serves
         if process.poll() is not None:
             raise AssertionError(f"the bot exited with {process.returncode}:\n{bot.log_text()}")
-        return len(telegram.calls_to("deleteWebhook") + telegram.calls_to("setWebhook")) > calls_before
+        return telegram.polls > polls_before or len(telegram.calls_to("setWebhook")) > webhooks_before
 
     telegram.wait_until(listening, timeout=60, what="the bot to start")
     return bot

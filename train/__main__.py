@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from train.data import load_fer2013
-from train.export import export, fit_temperature, write_metadata
+from train.export import export, fit_temperature, mirrored_logits, write_metadata
 from train.network import build_model
 from train.steps import (augmented_batches, class_weights, evaluate_exports, learning_rate_schedule, one_hot,
                          to_inputs, training_data)
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
         finished.write_text((args.workdir / "best.json").read_text())
     classifier = keras.models.load_model(args.workdir / "best.keras")
 
-    val_logits = classifier.predict(x_val, batch_size=256, verbose=0)
+    val_logits = mirrored_logits(classifier, x_val)
     temperature = fit_temperature(val_logits, val_set.labels)
     print(f"calibration: temperature {temperature:.3f} fitted on {args.val_usage}")
 

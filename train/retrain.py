@@ -44,7 +44,8 @@ from train import evaluate
 from train.steps import (augmented_batches, class_weights, evaluate_exports, learning_rate_schedule, to_inputs,
                          training_data)
 from train.data import DataError, FaceSet, load_fer2013
-from train.export import FLOAT_FILE, INT8_FILE, METADATA_FILE, export, fit_temperature, write_metadata
+from train.export import (FLOAT_FILE, INT8_FILE, METADATA_FILE, export, fit_temperature, mirrored_logits,
+                          write_metadata)
 
 MODEL_FILES = (INT8_FILE, FLOAT_FILE, METADATA_FILE)  # install order: the metadata last
 PREVIOUS_FOLDER = "previous"
@@ -113,7 +114,7 @@ def retrain(args: argparse.Namespace) -> int:
 
     x_train = to_inputs(train_set)
     classifier = fine_tune(checkpoint, x_train, train_set.labels, args)
-    val_logits = classifier.predict(to_inputs(fer_val), batch_size=256, verbose=0)
+    val_logits = mirrored_logits(classifier, to_inputs(fer_val))
     temperature = fit_temperature(val_logits, fer_val.labels)  # like `python -m train`; argmax is unchanged by it
     print(f"calibration: temperature {temperature:.3f} fitted on {args.val_usage}")
 

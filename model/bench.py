@@ -14,6 +14,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import queue
 import resource
 import statistics
 import sys
@@ -29,7 +30,6 @@ from model.crop import crop_face
 from model.decode import decode_image
 from model.detect import BlazeFaceDetector
 from model.fer_photos import PlacedFace, compose_photo, encode, read_fer_faces
-from model.preprocess import face_to_input
 
 PHOTOS = {"1280x960": (1280, 960, 15.0), "4000x3000": (4000, 3000, 60.0)}  # width, height, target ms
 FACE_SHARE = 1 / 3
@@ -112,8 +112,13 @@ def measure_peak_rss(photos: dict[str, bytes]) -> float:
         results = context.Queue()
         child = context.Process(target=peak_rss_mb, args=(paths, results))
         child.start()
-        rss = results.get(timeout=300)
-        child.join()
+        try:
+            rss = results.get(timeout=300)
+        except queue.Empty:
+            raise RuntimeError(f"the memory-measuring process ended without an answer (exit code {child.exitcode})") \
+                from None
+        finally:
+            child.join(timeout=10)
     return round(rss, 1)
 
 
@@ -147,7 +152,7 @@ def as_text(report: dict) -> str:
              f"classification, one face:        {report['classify_one_face_ms']:.2f} ms",
              f"classification, per face in 8:   {report['classify_per_face_in_8_ms']:.2f} ms"]
     for name, row in report["photos"].items():
-        lines.append(f"{name} JPEG ({row['bytes'] / 1024:.0f} KB, {row['faces']} face): "
+        lines.append(f"{name} JPEG ({row['bytes'] / 1024:.0f} KB, {row['faces']} face{'' if row['faces'] == 1 else 's'}): "
                      f"{row['e2e_ms']:.1f} ms end to end (target <= {row['target_ms']:.0f}); "
                      f"decode {row['decode_ms']:.1f}, detect {row['detect_ms']:.1f}, "
                      f"crop+classify {row['crop_classify_ms']:.1f}")

@@ -1,7 +1,7 @@
 """What the bot's end-to-end tests share: the real `python -m bot` process run against the local Bot API server,
 selfies made from FER2013 faces, and a look straight into the bot's SQLite file.
 
-Test modules import the fixtures they use from here (`from bot_harness import telegram, running_bot`).
+Its fixtures (`telegram`, `running_bot`) reach every test module through conftest.py.
 """
 
 import itertools

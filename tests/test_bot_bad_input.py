@@ -6,7 +6,7 @@ import zlib
 import pytest
 
 from bot import texts
-from bot_harness import agree, empty_room, new_user, png, running_bot, selfie, snapshot, telegram  # noqa: F401
+from bot_harness import agree, empty_room, new_user, png, selfie, snapshot
 from model import EmotionModel, ImageError
 
 JPEG_START = selfie().jpeg[:2000]

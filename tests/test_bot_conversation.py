@@ -3,8 +3,7 @@
 import re
 
 from bot import texts
-from bot_harness import (ADMIN_ID, agree, group_photo, new_user, rows, rows_about, running_bot,  # noqa: F401
-                         selfie, snapshot, telegram)
+from bot_harness import ADMIN_ID, agree, group_photo, new_user, rows, rows_about, selfie, snapshot
 
 RATING_BUTTON = re.compile(r"^(✅ )?\d 👍$")
 

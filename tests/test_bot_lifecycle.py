@@ -12,8 +12,7 @@ import urllib.request
 
 import pytest
 
-from bot_harness import (REPO, agree, assert_clean_log, empty_room, new_user, rows, selfie, start_bot,  # noqa: F401
-                         telegram)
+from bot_harness import REPO, agree, assert_clean_log, empty_room, new_user, rows, selfie, start_bot
 
 
 def run_cli(*args: str, **environment: str) -> subprocess.CompletedProcess:

@@ -1,6 +1,6 @@
 """Many users at once: every selfie is answered and every rating is stored exactly once."""
 
-from bot_harness import agree, new_user, rows, running_bot, selfie, telegram  # noqa: F401
+from bot_harness import agree, new_user, rows, selfie
 
 USERS = 20
 

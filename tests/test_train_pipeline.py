@@ -98,3 +98,13 @@ def test_calibration_error_is_zero_when_confidence_matches_accuracy_and_large_wh
     assert evaluate.expected_calibration_error(labels, honest) == pytest.approx(0.0)
     overconfident = np.tile([0.0, 1.0, 0, 0, 0, 0, 0], (4, 1))
     assert evaluate.expected_calibration_error(labels, overconfident) == pytest.approx(1.0)
+
+
+def test_the_evaluation_says_how_often_each_confidence_band_is_right():
+    probabilities = np.full((4, len(LABELS)), 0.01)
+    probabilities[0, 0], probabilities[1, 0], probabilities[2, 3], probabilities[3, 3] = 0.9, 0.9, 0.4, 0.2
+    bands = {(band["from"], band["to"]): band for band in evaluate.metrics(np.array([0, 1, 3, 3]),
+                                                                            probabilities)["confidence_bands"]}
+    assert bands[(0.85, 1.0)] == {"from": 0.85, "to": 1.0, "share": 0.5, "accuracy": 0.5}
+    assert bands[(0.30, 0.55)]["accuracy"] == 1.0 and bands[(0.0, 0.30)]["share"] == 0.25
+    assert bands[(0.55, 0.70)]["accuracy"] is None

@@ -20,6 +20,8 @@ from train.data import DataError, FaceSet, load_fer2013
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "model" / "emotion.tflite"
 CALIBRATION_BINS = 15
+# Confidence bands as the bot words them (bot/replies.py): can't tell, unsure, "I think so", fairly and quite sure.
+CONFIDENCE_BANDS = (0.0, 0.30, 0.55, 0.70, 0.85, 1.0)
 
 
 def evaluate_model(model_path: Path, faces: FaceSet, usage: str | None = None) -> dict:
@@ -49,6 +51,7 @@ def metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict:
         "macro_f1": round(float(np.mean([row["f1"] for row in per_class.values()])), 4),
         "ece": round(expected_calibration_error(labels, probabilities), 4),
         "per_class": per_class,
+        "confidence_bands": confidence_bands(labels, probabilities),
         "labels": list(LABELS),
         "confusion_matrix": confusion.tolist(),
     }
@@ -68,6 +71,18 @@ def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, bi
     return float(gap)
 
 
+def confidence_bands(labels: np.ndarray, probabilities: np.ndarray) -> list[dict]:
+    """For each band of top-class confidence: its share of the faces and how often the top class is right there."""
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == labels
+    bands = []
+    for low, high in zip(CONFIDENCE_BANDS[:-1], CONFIDENCE_BANDS[1:]):
+        inside = (confidence >= low) & ((confidence < high) if high < 1.0 else (confidence <= high))
+        bands.append({"from": low, "to": high, "share": round(float(inside.mean()), 4) if len(labels) else 0.0,
+                      "accuracy": round(float(correct[inside].mean()), 4) if inside.any() else None})
+    return bands
+
+
 def format_report(report: dict) -> str:
     lines = [f"{report['model']} on {report['n']} faces ({report['usage']})",
              f"accuracy {report['accuracy']:.2%}   macro F1 {report['macro_f1']:.3f}   "
@@ -75,6 +90,10 @@ def format_report(report: dict) -> str:
              f"{'class':<10}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}"]
     for name, row in report["per_class"].items():
         lines.append(f"{name:<10}{row['precision']:>10.3f}{row['recall']:>8.3f}{row['f1']:>8.3f}{row['support']:>9}")
+    lines += ["", "confidence      share  accuracy"]
+    for band in report["confidence_bands"]:
+        accuracy = "-" if band["accuracy"] is None else f"{band['accuracy']:.1%}"
+        lines.append(f"{band['from']:.2f}-{band['to']:.2f}  {band['share']:>9.1%}  {accuracy:>8}")
     lines += ["", "confusion (rows: true, columns: predicted)", " " * 10 + "".join(f"{n[:7]:>8}" for n in LABELS)]
     for name, row in zip(LABELS, report["confusion_matrix"]):
         lines.append(f"{name:<10}" + "".join(f"{count:>8}" for count in row))

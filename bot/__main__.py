@@ -65,12 +65,9 @@ async def suggest(settings: Settings, image: Path, mode: str, as_json: bool) -> 
         print("No face found in the image.", file=sys.stderr)
         return 1
     reading = read_mood(faces[0].probabilities)
-    database = await Database.open(settings.database_path)
-    try:
+    async with await Database.open(settings.database_path) as database:
         suggestions = await database.recommend(CLI_USER_ID, faces[0].probabilities, mode,
                                                model_version=model_version, emotion=reading.emotion)
-    finally:
-        await database.close()
     if as_json:
         print(json.dumps({
             "model_version": model_version,

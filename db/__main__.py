@@ -54,11 +54,8 @@ def import_command(database: Path, file: Path, source: str | None) -> int:
 
 
 async def stats_command(path: Path, as_json: bool) -> int:
-    database = await Database.open(path)
-    try:
+    async with await Database.open(path) as database:
         figures = await database.stats()
-    finally:
-        await database.close()
     if as_json:
         print(json.dumps(figures, indent=2))
         return 0
@@ -76,11 +73,8 @@ async def stats_command(path: Path, as_json: bool) -> int:
 
 
 async def rescore_command(path: Path) -> int:
-    database = await Database.open(path)
-    try:
+    async with await Database.open(path) as database:
         pairs = await database.recompute_song_scores()
-    finally:
-        await database.close()
     print(f"Song scores rebuilt: {pairs} (song, emotion) pairs with ratings.")
     return 0
 

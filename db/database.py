@@ -91,8 +91,12 @@ class Database:
         self._rng = np.random.default_rng()
 
     @classmethod
-    async def open(cls, path: str | Path) -> "Database":
+    async def open(cls, path: str | Path, create: bool = True) -> "Database":
+        """Open (creating, migrating and seeding as needed) the file; with create=False a missing file is an error,
+        for tools that read the bot's database, where a typo must not quietly open a new, empty one."""
         path = Path(path)
+        if not create and not path.is_file():
+            raise FileNotFoundError(f"no database at {path}")
         await asyncio.to_thread(prepare_file, path)
         connection = await aiosqlite.connect(path, isolation_level=None)
         await connection.execute("PRAGMA foreign_keys = ON")
@@ -103,6 +107,12 @@ class Database:
     async def close(self) -> None:
         async with self._write_lock:  # let a write in progress finish
             await self._connection.close()
+
+    async def __aenter__(self) -> "Database":
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
 
     # ----- users and consent -----
 

@@ -80,13 +80,8 @@ def evaluate_on(model_path: Path, faces: FaceSet, usage: str) -> tuple[str, dict
 
 
 async def production_stats(db_path: Path) -> dict:
-    if not Path(db_path).is_file():  # Database.open would create an empty one and hide the typo
-        raise FileNotFoundError(f"no database at {db_path}")
-    database = await Database.open(db_path)
-    try:
+    async with await Database.open(db_path, create=False) as database:
         return await database.stats()
-    finally:
-        await database.close()
 
 
 # ----- sections: a figure, how to read it, what it shows -----

@@ -173,13 +173,8 @@ def starting_checkpoint(args, version: str) -> Path:
 
 async def load_donated_crops(db_path: Path) -> list[DonatedCrop]:
     """The crops a retrain may use: those of users who consent and donate at this moment."""
-    if not Path(db_path).is_file():  # Database.open would create an empty one and hide the typo
-        raise FileNotFoundError(f"no database at {db_path}")
-    database = await Database.open(db_path)
-    try:
+    async with await Database.open(db_path, create=False) as database:
         return await database.donated_crops()
-    finally:
-        await database.close()
 
 
 def split_by_user(crops: list[DonatedCrop], holdout_share: float, min_crops: int,

@@ -51,8 +51,10 @@ class EmotionModel:
         except FileNotFoundError:
             raise FileNotFoundError(f"no metadata for {path}: expected {path.with_suffix('.json')} "
                                     f"or {metadata_path}") from None
+        classifier = ThreadLocalModel(path)
         _check_metadata(metadata, metadata_path)
-        return cls(ThreadLocalModel(path), metadata, BlazeFaceDetector())
+        _check_pairing(metadata, metadata_path, path.name, classifier.sha256)
+        return cls(classifier, metadata, BlazeFaceDetector())
 
     @property
     def version(self) -> str:
@@ -109,3 +111,11 @@ def _check_metadata(metadata: dict, where: Path) -> None:
     if found != expected or scale is None or not np.isclose(scale, PIXEL_SCALE) or "version" not in metadata:
         raise ValueError(f"{where}: metadata does not match model/preprocess.py (expected {expected}, "
                          f"scale {PIXEL_SCALE:.6f} and a version; found {found}, scale {scale})")
+
+
+def _check_pairing(metadata: dict, where: Path, model_name: str, sha256: str) -> None:
+    """Refuse a model file that is not the one its metadata describes (say, a promotion caught half way)."""
+    expected = metadata.get("files", {}).get(model_name, {}).get("sha256")
+    if expected is not None and expected != sha256:
+        raise ValueError(f"{where} describes another {model_name} than the one on disk (SHA-256 {expected[:12]}... "
+                         f"expected, {sha256[:12]}... found): the model and its metadata do not belong together")

@@ -5,6 +5,7 @@ thread gets its own single-threaded interpreter on first use: photos handled by 
 classified in parallel, one core each, and nothing is shared but the model bytes.
 """
 
+import hashlib
 import threading
 from pathlib import Path
 
@@ -18,6 +19,7 @@ class ThreadLocalModel:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._content = self.path.read_bytes()
+        self.sha256 = hashlib.sha256(self._content).hexdigest()  # of exactly the bytes this model runs
         self._local = threading.local()
         interpreter = self._interpreter()  # fail here, on load, if the file is not a model
         self.input_shape = tuple(int(n) for n in interpreter.get_input_details()[0]["shape"])

@@ -1,11 +1,14 @@
 """From a photo to its faces and their emotions: what a user of `EmotionModel.analyze` sees.
 
 The photos are made from real FER2013 faces pasted into synthetic scenes (model/fer_photos.py), so the true place
-of every face is known. The emotion model shipped today is a placeholder, so no test says which emotion a face
-gets: only that every face gets a well-formed answer, framed the way the model was trained.
+of every face is known. No test says which emotion a face gets (that is the model's accuracy, measured by
+`python -m train.evaluate`): only that every face gets a well-formed answer, framed the way the model was trained.
 """
 
+import json
+import shutil
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -18,6 +21,8 @@ from model.detect import Detection
 from model.fer_photos import PlacedFace, compose_photo, encode, read_fer_faces
 from model.preprocess import LABELS, PIXEL_SCALE, face_to_input
 from test_model_decode import with_exif_orientation
+
+MODEL_DIR = Path(__file__).resolve().parents[1] / "model"
 
 LANDSCAPE = (1280, 960)
 
@@ -243,3 +248,14 @@ def test_threads_analysing_photos_at_once_get_the_same_answers_as_one_thread(mod
     for faces, expected in zip(together, alone * 4):
         for face, same in zip(faces, expected):
             np.testing.assert_array_equal(face.face48, same.face48)
+
+
+def test_a_model_file_its_metadata_does_not_describe_is_refused(tmp_path):
+    for name in ("emotion.tflite", "emotion.json"):
+        shutil.copy(MODEL_DIR / name, tmp_path / name)
+    assert EmotionModel.load(tmp_path / "emotion.tflite").version
+    metadata = json.loads((tmp_path / "emotion.json").read_text())
+    metadata["files"]["emotion.tflite"]["sha256"] = "0" * 64  # as if the model had been replaced, not the metadata
+    (tmp_path / "emotion.json").write_text(json.dumps(metadata))
+    with pytest.raises(ValueError, match="do not belong together"):
+        EmotionModel.load(tmp_path / "emotion.tflite")

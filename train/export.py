@@ -9,6 +9,7 @@ Files written into the output folder:
 - `emotion.json`: metadata; nothing else is needed to run the model.
 """
 
+import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -74,8 +75,9 @@ def export(classifier: keras.Model, temperature: float, representative_faces: np
     """Write both TFLite files and the metadata; return the metadata."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model = calibrated_model(classifier, temperature)
-    (out_dir / FLOAT_FILE).write_bytes(to_tflite(model))
-    (out_dir / INT8_FILE).write_bytes(to_tflite(model, representative_faces))
+    files = {FLOAT_FILE: to_tflite(model), INT8_FILE: to_tflite(model, representative_faces)}
+    for name, content in files.items():
+        (out_dir / name).write_bytes(content)
     metadata = {
         "name": MODEL_NAME,
         "version": version,
@@ -88,6 +90,9 @@ def export(classifier: keras.Model, temperature: float, representative_faces: np
         "architecture": f"VGG-style CNN, {classifier.count_params():,} parameters, run on the face and its mirror image",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "training_data": training_data,
+        # What the bot checks on load, so a model file and metadata of different versions are never paired.
+        "files": {name: {"sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)}
+                  for name, content in files.items()},
         "metrics": {},
     }
     write_metadata(out_dir, metadata)

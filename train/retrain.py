@@ -19,14 +19,14 @@ candidate keeps its files, Keras checkpoint, metrics and comparison.json in `<wo
 
 Promotion. The current files go to `<out>/previous/` first (for rollback), then the new ones replace them, each
 written to a temporary file in the same folder and renamed over the old one (`os.replace` is atomic), the model
-before its metadata. The metadata carries the model's SHA-256, so a reader can refuse a model file and metadata that
-do not belong together. The bot (`bot/live_model.py`) notices the new modification times and reloads. The exit
-status is 0 whether the candidate was promoted or refused (both are normal outcomes; the output says which).
+before its metadata. The metadata carries each model file's SHA-256 (written by `train.export`) and the bot refuses
+a model file and metadata that do not belong together, so it never runs a new model under an old version; it
+notices the new modification times (`bot/live_model.py`) and reloads. The exit status is 0 whether the candidate
+was promoted or refused (both are normal outcomes; the output says which).
 """
 
 import argparse
 import asyncio
-import hashlib
 import json
 import os
 import sys
@@ -132,7 +132,6 @@ def retrain(args: argparse.Namespace) -> int:
     current_report = evaluate.evaluate_model(args.out / INT8_FILE, held_out, held_out_name)
     metadata["metrics"] = {**headline, "compared_with": {"version": current["version"],
                                                          "accuracy": current_report["accuracy"]}}
-    metadata["files"] = {name: file_digest(staging / name) for name in (INT8_FILE, FLOAT_FILE)}
     write_metadata(staging, metadata)
 
     decision = compare(candidate_report, current_report, args.margin)
@@ -275,11 +274,6 @@ def comparison_table(candidate: dict, current: dict, current_version: str, candi
              for name, row in current["per_class"].items()]
     return "\n".join(lines + [f"{label:<18}{now:>17.2%}{new:>17.2%}{new - now:>+9.2%}{faces:>7}"
                                for label, now, new, faces in rows])
-
-
-def file_digest(path: Path) -> dict:
-    content = path.read_bytes()
-    return {"sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)}
 
 
 def promote(staging: Path, out_dir: Path) -> None:

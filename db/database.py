@@ -21,6 +21,7 @@ from db.catalog import seed_bundled_catalog
 from model.preprocess import LABELS
 
 RECENT_SUGGESTIONS = 50  # a song is not suggested again to a user within their last this many suggestions
+LIKED_IN_POOL = 100  # the best-liked songs for the emotion are always weighed, however well they fit
 MODES = recommender.MODES
 FACE48_BYTES = 48 * 48
 
@@ -184,7 +185,10 @@ class Database:
             raise ValueError(f"unknown emotion {emotion!r}")
         index = await self._catalog_index()
         slot_targets = recommender.targets(probabilities, emotion, mode, n)
-        pool = recommender.candidate_pool(index, slot_targets)
+        liked = await self._all("SELECT song_id FROM song_scores WHERE emotion = ? AND ups > downs "
+                                "ORDER BY (ups + 1.0) / (ups + downs + 2.0) DESC LIMIT ?", emotion, LIKED_IN_POOL,
+                                map_row=lambda r: r[0])
+        pool = recommender.candidate_pool(index, slot_targets, index.rows_of(liked))
         pool_ids = json.dumps(index.song_ids[pool].tolist())
         scores = dict(await self._all("SELECT song_id, ups, downs FROM song_scores WHERE emotion = ? AND song_id IN "
                                       "(SELECT value FROM json_each(?))", emotion, pool_ids, map_row=lambda r: (r[0], r[1:])))

@@ -23,12 +23,12 @@ import numpy as np
 from model.preprocess import LABELS
 
 POINTS = {  # (valence, energy) of each emotion
-    "angry": (0.25, 0.85), "disgust": (0.25, 0.55), "fear": (0.20, 0.65), "happy": (0.85, 0.75),
+    "angry": (0.25, 0.85), "disgust": (0.30, 0.65), "fear": (0.20, 0.65), "happy": (0.85, 0.75),
     "sad": (0.20, 0.25), "surprise": (0.70, 0.85), "neutral": (0.50, 0.40),
 }
 LIFT_PATHS = {  # from the mood to where lift mode leads it, through the points in between
     "angry": ((0.25, 0.85), (0.40, 0.60), (0.65, 0.45)),
-    "disgust": ((0.25, 0.55), (0.50, 0.50), (0.80, 0.65)),
+    "disgust": ((0.30, 0.65), (0.50, 0.55), (0.80, 0.65)),
     "fear": ((0.20, 0.65), (0.40, 0.40), (0.70, 0.35)),
     "happy": ((0.85, 0.75), (0.90, 0.80)),
     "sad": ((0.20, 0.25), (0.45, 0.35), (0.75, 0.65)),
@@ -37,11 +37,11 @@ LIFT_PATHS = {  # from the mood to where lift mode leads it, through the points 
 }
 MODES = ("match", "lift")
 SPREAD = 0.15  # how far (in valence/energy) a song may sit from a target and still fit it well
-TAG_BONUS = 0.35  # fit added when the song is tagged with the target's emotion
+TAG_BONUS = 0.5  # fit added when the song is tagged with the target's emotion (a curated judgement)
 MIN_PROBABILITY = 0.05  # emotions less likely than this do not steer the songs
 POOL_PER_TARGET = 150  # best-fitting songs per target that the rating and diversity steps choose from
 PRIOR_UPS, PRIOR_DOWNS = 2.0, 2.0  # Beta prior of a song's thumbs-up rate: 50%, worth four ratings
-RATING_WEIGHT = 0.8  # how much a song's (sampled) thumbs-up rate can outweigh fit
+RATING_WEIGHT = 0.6  # how much a song's (sampled) thumbs-up rate can outweigh fit
 ARTIST_TASTE_WEIGHT = 0.2  # how much a user's own ratings of an artist tilt its songs for them
 
 
@@ -68,6 +68,12 @@ class CatalogIndex:
 
     def __len__(self) -> int:
         return len(self.song_ids)
+
+    def rows_of(self, song_ids: Sequence[int]) -> np.ndarray:
+        """Row numbers of the given songs (those still in the catalog); rows are in song_id order."""
+        ids = np.asarray(song_ids, dtype=np.int64)
+        rows = np.clip(np.searchsorted(self.song_ids, ids), 0, max(len(self.song_ids) - 1, 0))
+        return rows[self.song_ids[rows] == ids] if len(self.song_ids) else np.zeros(0, dtype=np.int64)
 
     def fits_emotion(self, emotion: str, radius: float = 2 * SPREAD) -> np.ndarray:
         """Which songs suit `emotion`: tagged with it, or close to its point."""
@@ -111,14 +117,16 @@ def fit(index: CatalogIndex, target: Target, rows: np.ndarray | slice = slice(No
     return score
 
 
-def candidate_pool(index: CatalogIndex, slot_targets: Sequence[Target], per_target: int = POOL_PER_TARGET) -> np.ndarray:
-    """Row numbers of the songs worth scoring: the best fits for each part of each target, and the songs nearest
-    each mixed target's centre (which may lie between two emotions).
+def candidate_pool(index: CatalogIndex, slot_targets: Sequence[Target], liked_rows: np.ndarray,
+                   per_target: int = POOL_PER_TARGET) -> np.ndarray:
+    """Row numbers of the songs worth scoring: the best fits for each part of each target, the songs nearest each
+    mixed target's centre (which may lie between two emotions), and the songs users liked most for the emotion
+    (so a well-liked song that fits a little less can still win on its ratings).
 
     Single-point pools depend only on the catalog and the point, so they are computed once per catalog: an answer
     then scores about a thousand songs, not the whole catalog.
     """
-    pool = []
+    pool = [liked_rows.astype(np.int64)]
     for target in dict.fromkeys(slot_targets):
         for part in target.parts:
             single = Target(((1.0, part[1], part[2]),))
@@ -128,7 +136,7 @@ def candidate_pool(index: CatalogIndex, slot_targets: Sequence[Target], per_targ
         if len(target.parts) > 1:
             centre = sum(weight * np.array(point, np.float32) for weight, point, _ in target.parts)
             pool.append(_best_rows(-np.sum((index.points - centre) ** 2, axis=1), per_target))
-    return np.unique(np.concatenate(pool)) if pool else np.zeros(0, dtype=np.int64)
+    return np.unique(np.concatenate(pool))
 
 
 def _best_rows(scores: np.ndarray, count: int) -> np.ndarray:

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from model import EmotionModel
+from model.classifier import DEFAULT_MODEL
 from model.preprocess import LABELS
 from train.data import DataError, FaceSet, load_fer2013
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "model" / "emotion.tflite"
 CALIBRATION_BINS = 15
 # Confidence bands as the bot words them (bot/replies.py): can't tell, unsure, "I think so", fairly and quite sure.
 CONFIDENCE_BANDS = (0.0, 0.30, 0.55, 0.70, 0.85, 1.0)

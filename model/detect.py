@@ -1,9 +1,11 @@
 """Finding faces in a photo: MediaPipe's BlazeFace (short range) on LiteRT, with tiles for smaller faces.
 
-BlazeFace sees a 128x128 picture, so on its own it finds faces down to about a quarter of the photo's width.
-To find faces down to ~15% of the width (people a step back, group photos) it also looks at overlapping square
-tiles of the photo, all in one batch: the whole photo catches the big faces, the tiles the smaller ones, and
-MediaPipe's weighted non-maximum suppression merges what both saw. OpenCV's Haar cascade is kept for the
+BlazeFace sees a 128x128 picture, so on its own it finds faces down to about a quarter of the photo's long side.
+To find faces down to ~15% of the photo's width (people a step back, group photos) it also looks at overlapping
+square tiles of the photo, all in one batch: the whole photo catches the big faces, the tiles the smaller ones, and
+MediaPipe's weighted non-maximum suppression merges what both saw. Tiles are sized by the photo's width, so a
+face 15% of the width is a third of a tile whether the photo is landscape or portrait (portrait photos need more
+tiles and take longer). OpenCV's Haar cascade is kept for the
 comparison in `python -m model.compare_detectors`; model/DETECTION.md has the figures behind this choice.
 
 Anchors, box decoding and weighted NMS follow MediaPipe's face_detection_short_range_common.pbtxt and
@@ -23,8 +25,9 @@ SHORT_RANGE = Path(__file__).resolve().parent / "face_detection_short_range.tfli
 # SSD layout of each BlazeFace model: (feature-map stride, anchors per cell), from MediaPipe's graphs.
 ANCHOR_LAYOUTS = {128: ((8, 2), (16, 6)), 192: ((4, 1),)}  # short range, full range
 RAW_SCORE_LIMIT = 80.0  # MediaPipe clips logits to +-100; 80 keeps exp() finite in float32
-TILE_FRACTION = 0.6  # tile side as a share of the photo's short side
+TILE_SHARE_OF_WIDTH = 0.45  # tile side as a share of the photo's width (at most its height)
 TILE_OVERLAP = 0.3  # at least this share of a tile is shared with its neighbour
+MAX_TILES = 20  # very tall or wide photos get larger tiles rather than more of them
 TILE_MAX_FACE = 0.6  # in a tile, only faces up to this share of its side count
 
 
@@ -78,7 +81,7 @@ class BlazeFaceDetector:
     def views(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
         """(x, y, w, h) of what the model looks at: the whole photo first, then the tiles."""
         views = [(0, 0, width, height)]
-        side = round(TILE_FRACTION * min(width, height))
+        side = _tile_side(width, height)
         if not self._tiles or side < self.input_size:
             return views
         xs, ys = _tile_starts(width, side), _tile_starts(height, side)
@@ -86,7 +89,7 @@ class BlazeFaceDetector:
 
     def _working_copy(self, image: np.ndarray) -> np.ndarray:
         """The photo halved until a tile is less than twice the model's input (halving is INTER_AREA's fast path)."""
-        while TILE_FRACTION * min(image.shape[:2]) >= 2 * self.input_size:
+        while _tile_side(image.shape[1], image.shape[0]) >= 2 * self.input_size:
             image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
         return image
 
@@ -174,6 +177,14 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     intersection = overlap[:, 0] * overlap[:, 1]
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     return intersection / np.maximum((box[2] - box[0]) * (box[3] - box[1]) + areas - intersection, 1e-9)
+
+
+def _tile_side(width: int, height: int) -> int:
+    short = min(width, height)
+    side = min(round(TILE_SHARE_OF_WIDTH * width), short)
+    while side < short and len(_tile_starts(width, side)) * len(_tile_starts(height, side)) > MAX_TILES:
+        side = min(round(side * 1.25), short)
+    return side
 
 
 def _tile_starts(length: int, side: int) -> list[int]:

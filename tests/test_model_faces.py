@@ -95,6 +95,15 @@ def test_a_face_a_fifth_of_the_photo_wide_is_found(model, fer, index):
     assert any(centred_on(face.box, frame) for face in faces)
 
 
+@pytest.mark.parametrize("index", range(12))
+def test_a_face_15_percent_of_a_portrait_photo_s_width_is_found(model, fer, index):
+    """Portrait is the harder orientation: the face is smaller beside the photo's long side."""
+    size = (960, 1280)
+    frame = centred_box(0.15, size)
+    faces = model.analyze(photo(fer, [(index, frame)], size=size, seed=index))
+    assert any(centred_on(face.box, frame) for face in faces)
+
+
 @pytest.mark.xfail(strict=True, reason="known: BlazeFace on the whole photo sees a face this small as a larger, "
                                        "looser box that the tiles' box does not absorb (model/DETECTION.md)")
 def test_a_small_face_is_reported_once_with_a_box_its_own_size(model, fer):

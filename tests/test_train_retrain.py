@@ -21,7 +21,7 @@ from db import Database, DonatedCrop
 from model import EmotionModel
 from model.preprocess import INPUT_SIZE, LABELS, face_to_input
 from train.export import export
-from train.network import build_model
+from train.network import build_model, reader
 from train.retrain import compare, load_donated_crops, main, split_by_user, write_atomically
 
 BAND = INPUT_SIZE // len(LABELS)  # rows per emotion band
@@ -69,7 +69,7 @@ def export_model(model: keras.Model, folder: Path, version: str) -> Path:
     """The model as the bot gets it: int8 and float .tflite plus metadata, via `train.export`."""
     rng = np.random.default_rng(1)
     representative = np.stack([face_to_input(band_face(label % len(LABELS), rng)) for label in range(70)])
-    export(model, 1.0, representative, folder, version, {"dataset": "synthetic bands"})
+    export(reader([model]), 1.0, representative, folder, version, {"dataset": "synthetic bands"})
     return folder
 
 
@@ -180,10 +180,20 @@ def test_a_candidate_worse_than_the_current_model_is_refused_and_nothing_changes
     assert comparison["promoted"] is False and comparison["reasons"]
 
 
-def test_without_a_keras_checkpoint_the_retrain_explains_what_it_needs(world, tmp_path, capsys):
-    out = shutil.copytree(world["hopeless"], tmp_path / "model")
+def test_the_next_retrain_starts_from_the_promoted_candidate_without_being_told(world, promoted, tmp_path):
+    out = shutil.copytree(promoted, tmp_path / "model")
     assert main(["--db", str(world["db"]), "--data", str(world["data"]), "--out", str(out),
-                 "--from", str(tmp_path / "missing.keras")]) == 1
+                 "--workdir", str(tmp_path / "runs"), "--epochs", "1", "--min-holdout-crops", "10",
+                 "--version", "3.0.0"]) == 0
+    started = json.loads((tmp_path / "runs" / "3.0.0" / "emotion.json").read_text())["training_data"]
+    assert started["fine_tuned_from"] == {"version": "2.0.0", "checkpoint": "candidate.keras"}
+
+
+@pytest.mark.parametrize("given", ["a missing file", "nothing (the metadata names no checkpoint)"])
+def test_without_a_keras_checkpoint_the_retrain_explains_what_it_needs(world, tmp_path, capsys, given):
+    out = shutil.copytree(world["hopeless"], tmp_path / "model")
+    checkpoint = ["--from", str(tmp_path / "missing.keras")] if given == "a missing file" else []
+    assert main(["--db", str(world["db"]), "--data", str(world["data"]), "--out", str(out), *checkpoint]) == 1
     assert "a .tflite cannot be fine-tuned" in capsys.readouterr().err
 
 

@@ -4,6 +4,9 @@
 
 Reads top to bottom: load data -> augment -> build model -> train -> calibrate -> export -> evaluate.
 Checkpoints go to --workdir; rerunning the same command resumes an interrupted run where it stopped.
+`--ensemble-with` exports this run's network together with networks of earlier runs (e.g. other seeds),
+their logits averaged; the exported reader is kept as `<workdir>/reader.keras`, where `python -m train.retrain`
+starts from.
 """
 
 import argparse
@@ -18,10 +21,12 @@ import numpy as np
 import tensorflow as tf
 
 from train.data import load_fer2013
-from train.export import export, fit_temperature, mirrored_logits, write_metadata
-from train.network import build_model
+from train.export import export, fit_temperature, write_metadata
+from train.network import build_model, reader
 from train.steps import (augmented_batches, class_weights, evaluate_exports, learning_rate_schedule, one_hot,
                          to_inputs, training_data)
+
+READER_FILE = "reader.keras"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -39,6 +44,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--val-usage", default="PublicTest")
     parser.add_argument("--version", default=datetime.now(timezone.utc).strftime("%Y.%m.%d-%H%M"))
     parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--ensemble-with", nargs="+", type=Path, default=[], metavar="KERAS",
+                        help="best.keras of earlier runs to export together with this run's network")
     return parser.parse_args(argv)
 
 
@@ -69,25 +76,24 @@ def main(argv=None) -> int:
     else:
         train_model(classifier, train_ds, val_ds, class_weights(train_set.labels), args)
         finished.write_text((args.workdir / "best.json").read_text())
-    classifier = keras.models.load_model(args.workdir / "best.keras")
+    networks = [keras.models.load_model(path) for path in [args.workdir / "best.keras", *args.ensemble_with]]
+    exported = reader(networks)
+    exported.save(args.workdir / READER_FILE)
 
-    val_logits = mirrored_logits(classifier, x_val)
-    temperature = fit_temperature(val_logits, val_set.labels)
+    temperature = fit_temperature(exported.predict(x_val, batch_size=256, verbose=0), val_set.labels)
     print(f"calibration: temperature {temperature:.3f} fitted on {args.val_usage}")
 
     rng = np.random.default_rng(args.seed)
     representative = x_train[rng.choice(len(x_train), size=min(500, len(x_train)), replace=False)]
-    metadata = export(classifier, temperature, representative, args.out, args.version,
-                      training_data(args, train_set, val_set))
+    seen = training_data(args, train_set, val_set)
+    seen["checkpoint"] = str(args.workdir / READER_FILE)
+    if args.ensemble_with:
+        seen["ensembled_with"] = [str(path) for path in args.ensemble_with]
+    metadata = export(exported, temperature, representative, args.out, args.version, seen)
 
     metadata["metrics"] = evaluate_exports(args.out, val_set, args.val_usage)
     write_metadata(args.out, metadata)
     return 0
-
-
-
-
-
 
 
 class StopAfter(keras.callbacks.Callback):
@@ -131,8 +137,6 @@ def train_model(classifier, train_ds, val_ds, weights, args) -> None:
         callbacks.append(StopAfter(args.max_minutes))
     classifier.fit(train_ds, validation_data=val_ds, epochs=args.epochs, class_weight=weights,
                    callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
-
-
 
 
 if __name__ == "__main__":

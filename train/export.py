@@ -1,8 +1,8 @@
 """Calibrate a trained classifier and export it as TFLite (float and int8) with its metadata.
 
-The exported graph is `softmax(logits / T)`, the logits averaged over the face and its mirror image, with the
-temperature T fitted on validation data, so the probabilities the bot shows are calibrated without the bot knowing
-anything about temperatures.
+The exported graph is `softmax(logits / T)`, the logits those of a reader (`train.network.reader`: one or more
+networks over the face and its mirror image), with the temperature T fitted on validation data, so the
+probabilities the bot shows are calibrated without the bot knowing anything about temperatures.
 Files written into the output folder:
 - `emotion.tflite`: int8 weights and activations (float32 in and out), what the bot runs;
 - `emotion_float.tflite`: the float32 reference;
@@ -41,22 +41,10 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(min(fine, key=nll))
 
 
-def mirrored_logits(classifier: keras.Model, faces: np.ndarray) -> np.ndarray:
-    """The logits the exported model computes: the mean over each face and its mirror image.
-
-    Faces are left-right symmetric in what they express, so reading both sides is a cheap test-time augmentation
-    (about +0.5 point of PublicTest accuracy for twice a ~0.6 ms forward pass); temperatures are fitted on these.
-    """
-    return (classifier.predict(faces, batch_size=256, verbose=0)
-            + classifier.predict(faces[:, :, ::-1], batch_size=256, verbose=0)) / 2
-
-
-def calibrated_model(classifier: keras.Model, temperature: float) -> keras.Model:
-    """Wrap a logits model into one that outputs calibrated probabilities of the face and its mirror image."""
+def calibrated_model(reader: keras.Model, temperature: float) -> keras.Model:
+    """Wrap a logits model into one that outputs calibrated probabilities."""
     inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 1), name="face")
-    mirrored = keras.ops.flip(inputs, axis=2)
-    logits = (classifier(inputs, training=False) + classifier(mirrored, training=False)) / 2
-    probabilities = keras.layers.Softmax(name="probabilities")(logits / temperature)
+    probabilities = keras.layers.Softmax(name="probabilities")(reader(inputs, training=False) / temperature)
     return keras.Model(inputs, probabilities)
 
 
@@ -70,11 +58,11 @@ def to_tflite(model: keras.Model, representative_faces: np.ndarray | None = None
     return converter.convert()
 
 
-def export(classifier: keras.Model, temperature: float, representative_faces: np.ndarray, out_dir: Path,
+def export(reader: keras.Model, temperature: float, representative_faces: np.ndarray, out_dir: Path,
            version: str, training_data: dict) -> dict:
     """Write both TFLite files and the metadata; return the metadata."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = calibrated_model(classifier, temperature)
+    model = calibrated_model(reader, temperature)
     files = {FLOAT_FILE: to_tflite(model), INT8_FILE: to_tflite(model, representative_faces)}
     for name, content in files.items():
         (out_dir / name).write_bytes(content)
@@ -87,7 +75,7 @@ def export(classifier: keras.Model, temperature: float, representative_faces: np
         "output": "softmax probabilities, temperature-calibrated",
         "temperature": round(temperature, 4),
         "quantization": "int8",
-        "architecture": f"VGG-style CNN, {classifier.count_params():,} parameters, run on the face and its mirror image",
+        "architecture": describe(reader),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "training_data": training_data,
         # What the bot checks on load, so a model file and metadata of different versions are never paired.
@@ -97,6 +85,14 @@ def export(classifier: keras.Model, temperature: float, representative_faces: np
     }
     write_metadata(out_dir, metadata)
     return metadata
+
+
+def describe(reader: keras.Model) -> str:
+    networks = [layer for layer in reader.layers if isinstance(layer, keras.Model)]
+    if len(networks) <= 1:
+        return f"VGG-style CNN, {reader.count_params():,} parameters, run on the face and its mirror image"
+    return (f"{len(networks)} VGG-style CNNs trained separately, {reader.count_params():,} parameters in all, "
+            f"their logits averaged; they take turns on the face and its mirror image")
 
 
 def write_metadata(out_dir: Path, metadata: dict) -> None:

@@ -8,8 +8,8 @@ calibrate -> export the candidate -> evaluate candidate and current model on the
 keep the current one, saying why.
 
 What it needs. A `.tflite` file is a compiled, quantised graph: it cannot be trained further. Retraining starts
-from the Keras checkpoint behind the model in --out: by default `<workdir>/<its version>/candidate.keras` when an
-earlier retrain promoted it, else `runs/emotion/best.keras` as saved by `python -m train`. Pass --from otherwise.
+from the Keras checkpoint behind the model in --out, which its metadata names (`python -m train` records the reader
+it saved, a retrain its `candidate.keras`); pass --from otherwise. An ensemble's networks are fine-tuned together.
 
 Privacy. Only crops of users who consent and donate when the run starts are read (`Database.donated_crops()`);
 withdrawing or /forget deletes a user's crops at once, so no later retrain can see them. A user's crops are all on
@@ -44,13 +44,12 @@ from train import evaluate
 from train.steps import (augmented_batches, class_weights, evaluate_exports, learning_rate_schedule, to_inputs,
                          training_data)
 from train.data import DataError, FaceSet, load_fer2013
-from train.export import (FLOAT_FILE, INT8_FILE, METADATA_FILE, export, fit_temperature, mirrored_logits,
-                          write_metadata)
+from train.export import FLOAT_FILE, INT8_FILE, METADATA_FILE, export, fit_temperature, write_metadata
+from train.network import as_reader
 
 MODEL_FILES = (INT8_FILE, FLOAT_FILE, METADATA_FILE)  # install order: the metadata last
 PREVIOUS_FOLDER = "previous"
 CHECKPOINT_FILE = "candidate.keras"
-TRAINING_CHECKPOINT = Path("runs/emotion/best.keras")
 DONATED, DONATED_HELD_OUT = "Donated", "DonatedHeldOut"
 
 
@@ -98,7 +97,7 @@ def retrain(args: argparse.Namespace) -> int:
     current = current_metadata(args.out)
     if current["version"] == args.version:
         raise ValueError(f"the model in {args.out} already has version {args.version}; pass a new --version")
-    checkpoint = starting_checkpoint(args, current["version"])
+    checkpoint = starting_checkpoint(args, current)
 
     crops = asyncio.run(load_donated_crops(args.db))
     train_crops, held_out_crops = split_by_user(crops, args.holdout_share, args.min_holdout_crops, args.seed)
@@ -114,7 +113,7 @@ def retrain(args: argparse.Namespace) -> int:
 
     x_train = to_inputs(train_set)
     classifier = fine_tune(checkpoint, x_train, train_set.labels, args)
-    val_logits = mirrored_logits(classifier, to_inputs(fer_val))
+    val_logits = classifier.predict(to_inputs(fer_val), batch_size=256, verbose=0)
     temperature = fit_temperature(val_logits, fer_val.labels)  # like `python -m train`; argmax is unchanged by it
     print(f"calibration: temperature {temperature:.3f} fitted on {args.val_usage}")
 
@@ -124,6 +123,7 @@ def retrain(args: argparse.Namespace) -> int:
     seen = training_data(args, train_set, held_out)
     seen.update(retraining_record(args, current["version"], checkpoint, fer_train, train_crops, held_out_crops,
                                   held_out_name))
+    seen["checkpoint"] = str(staging / CHECKPOINT_FILE)
     metadata = export(classifier, temperature, representative, staging, args.version, seen)
     classifier.save(staging / CHECKPOINT_FILE)  # the starting point of the next retrain, if this one is promoted
 
@@ -158,15 +158,14 @@ def current_metadata(out_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def starting_checkpoint(args, version: str) -> Path:
-    """The Keras weights behind the model now in use: --from, else those a retrain promoted (kept in its workdir
-    folder), else those `python -m train` saved."""
-    promoted = args.workdir / version / CHECKPOINT_FILE
-    checkpoint = args.checkpoint or (promoted if promoted.exists() else TRAINING_CHECKPOINT)
-    if not checkpoint.is_file():
-        raise FileNotFoundError(f"no Keras checkpoint at {checkpoint}: a .tflite cannot be fine-tuned, so retraining "
-                                f"starts from the Keras weights of the model in {args.out} (version {version}); "
-                                f"pass them with --from")
+def starting_checkpoint(args, current: dict) -> Path:
+    """The Keras weights behind the model now in use: --from, else the checkpoint its metadata names."""
+    recorded = current.get("training_data", {}).get("checkpoint")
+    checkpoint = args.checkpoint or (Path(recorded) if recorded else None)
+    if checkpoint is None or not checkpoint.is_file():
+        raise FileNotFoundError(f"no Keras checkpoint at {checkpoint or 'a path the metadata names'}: a .tflite "
+                                f"cannot be fine-tuned, so retraining starts from the Keras weights of the model in "
+                                f"{args.out} (version {current['version']}); pass them with --from")
     return checkpoint
 
 
@@ -208,7 +207,7 @@ def combine(*parts: FaceSet) -> FaceSet:
 
 def fine_tune(checkpoint: Path, x_train: np.ndarray, labels: np.ndarray, args) -> keras.Model:
     """Continue training the checkpoint with the full run's augmentation, loss and class weights, at a low rate."""
-    classifier = keras.models.load_model(checkpoint)
+    classifier = as_reader(keras.models.load_model(checkpoint))
     steps = max(1, args.epochs * int(np.ceil(len(x_train) / args.batch_size)))
     classifier.compile(optimizer=keras.optimizers.AdamW(learning_rate_schedule(args.learning_rate, steps),
                                                         weight_decay=1e-4),

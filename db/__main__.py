@@ -1,7 +1,7 @@
 """Command-line tools for the database the bot uses (DATABASE_PATH, or data/moodtunes.sqlite3; or --db).
 
     python -m db import-songs FILE.csv [--source NAME]   # add/update songs from a Spotify-features CSV
-    python -m db stats [--json]                          # catalog per emotion, ratings, thumbs-up rate per mode
+    python -m db stats [--json] [--model-version V]      # catalog per emotion, ratings, thumbs-up rate per mode
     python -m db rescore                                 # rebuild song scores from all ratings
 """
 
@@ -28,13 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     importer.add_argument("--source", help="name stored with each song (default: the file's name)")
     stats = commands.add_parser("stats", help="catalog size per emotion, ratings per emotion, thumbs-up rate")
     stats.add_argument("--json", action="store_true", help="print one JSON object")
+    stats.add_argument("--model-version", help="count photos read and corrections of this model version only")
     commands.add_parser("rescore", help="recompute every song's score per emotion from the ratings")
     args = parser.parse_args(argv)
 
     if args.command == "import-songs":
         return import_command(args.db, args.file, args.source)
     if args.command == "stats":
-        return asyncio.run(stats_command(args.db, args.json))
+        return asyncio.run(stats_command(args.db, args.json, args.model_version))
     return asyncio.run(rescore_command(args.db))
 
 
@@ -53,9 +54,9 @@ def import_command(database: Path, file: Path, source: str | None) -> int:
     return 0
 
 
-async def stats_command(path: Path, as_json: bool) -> int:
+async def stats_command(path: Path, as_json: bool, model_version: str | None) -> int:
     async with await Database.open(path) as database:
-        figures = await database.stats()
+        figures = await database.stats(model_version)
     if as_json:
         print(json.dumps(figures, indent=2))
         return 0
@@ -65,6 +66,9 @@ async def stats_command(path: Path, as_json: bool) -> int:
         thumbs = figures["ratings"][emotion]
         cells = "".join(f"{thumbs[mode]['up']:>7}/{thumbs[mode]['down']:<4}" for mode in ("match", "lift"))
         print(f"  {emotion:<10}{songs:>7}{cells}{figures['readings'][emotion]:>8}{figures['corrections'][emotion]:>7}")
+    versions = ", ".join(f"{version}: {count}" for version, count in figures["readings_per_model_version"].items())
+    print(f"Photos read per model version: {versions or 'none yet'}"
+          + (f" (read/fixed above: {model_version} only)" if model_version else ""))
     users = figures["users"]
     print(f"Users: {users['total']} ({users['consenting']} consenting, {users['donating']} donating crops)")
     for mode, rate in figures["thumbs_up_rate"].items():

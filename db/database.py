@@ -285,14 +285,22 @@ class Database:
                 "GROUP BY s.song_id, s.emotion")
             return cursor.rowcount
 
-    async def stats(self) -> dict:
-        """Production figures: catalog, users, photos read, corrections and ratings per emotion and mode."""
+    async def stats(self, model_version: str | None = None) -> dict:
+        """Production figures: catalog, users, photos read, corrections and ratings per emotion and mode.
+
+        With `model_version`, photos read and corrections count only that model's readings (a model's error rate
+        is its own); `readings_per_model_version` always shows how the photos split between versions.
+        """
         index = await self._catalog_index()
         users = await self._one("SELECT COUNT(*), COALESCE(SUM(consent_given), 0), COALESCE(SUM(donate_crops), 0) "
                                 "FROM users WHERE user_id != 0")
-        readings = dict(await self._all("SELECT emotion, COUNT(*) FROM readings GROUP BY emotion", map_row=tuple))
-        corrections = dict(await self._all("SELECT predicted, COUNT(*) FROM emotion_feedback GROUP BY predicted",
-                                           map_row=tuple))
+        where, params = ("WHERE model_version = ?", (model_version,)) if model_version else ("", ())
+        readings = dict(await self._all(f"SELECT emotion, COUNT(*) FROM readings {where} GROUP BY emotion",
+                                        *params, map_row=tuple))
+        corrections = dict(await self._all(f"SELECT predicted, COUNT(*) FROM emotion_feedback {where} "
+                                           f"GROUP BY predicted", *params, map_row=tuple))
+        versions = dict(await self._all("SELECT model_version, COUNT(*) FROM readings GROUP BY model_version",
+                                        map_row=tuple))
         thumbs = await self._all("SELECT s.emotion, s.mode, SUM(r.thumbs_up), SUM(1 - r.thumbs_up) FROM ratings r "
                                  "JOIN suggestions s USING (suggestion_id) GROUP BY s.emotion, s.mode")
         ratings = {e: {mode: {"up": 0, "down": 0} for mode in MODES} for e in LABELS}
@@ -307,6 +315,8 @@ class Database:
             "catalog": {"songs": len(index),
                         "per_emotion": {e: int(index.fits_emotion(e).sum()) for e in LABELS}},
             "users": {"total": users[0], "consenting": users[1], "donating": users[2]},
+            "model_version": model_version,
+            "readings_per_model_version": versions,
             "readings": {e: readings.get(e, 0) for e in LABELS},
             "corrections": {e: corrections.get(e, 0) for e in LABELS},
             "ratings": ratings,

@@ -22,6 +22,7 @@ import numpy as np
 
 from model.detect import BlazeFaceDetector, HaarDetector
 from model.fer_photos import PlacedFace, compose_photo, random_boxes, read_fer_faces
+from model.preprocess import LABELS
 
 LANDSCAPE, PORTRAIT = (1280, 960), (960, 1280)
 FACE_SHARES = (0.10, 0.15, 0.20, 0.25, 0.40, 0.60)
@@ -44,7 +45,7 @@ def detectors(full_range: str | None = None) -> dict:
 def scenes(count: int, seed: int = 7) -> list[tuple[str, np.ndarray, list[tuple[int, int, int, int]]]]:
     """(scene name, photo, true boxes): `count` photos per face size, rolled faces, group photos, empty photos."""
     rng = np.random.default_rng(seed)
-    faces = iter(read_fer_faces(count * (len(FACE_SHARES) + 4)))
+    faces = every_emotion_in_turn(count * (len(FACE_SHARES) + 4))
     made = []
 
     def photo(name: str, shares: list[float], roll: float = 0.0) -> None:
@@ -63,6 +64,14 @@ def scenes(count: int, seed: int = 7) -> list[tuple[str, np.ndarray, list[tuple[
     for _ in range(count):
         photo("no face", [])
     return made
+
+
+def every_emotion_in_turn(count: int):
+    """`count` FER2013 faces, the seven emotions taking turns (the file is sorted by emotion, and an open mouth
+    or a frown changes what a detector sees)."""
+    per_emotion = -(-count // len(LABELS))
+    by_emotion = [read_fer_faces(per_emotion, emotion=label) for label in range(len(LABELS))]
+    return iter([by_emotion[i % len(LABELS)][i // len(LABELS)] for i in range(count)])
 
 
 def evaluate(detector, made) -> dict:

@@ -148,8 +148,9 @@ def test_the_stats_command_shows_the_catalog_per_emotion(tmp_path):
     assert figures["catalog"]["songs"] >= 300
     assert all(figures["catalog"]["per_emotion"][emotion] >= 30 for emotion in LABELS)
     assert figures["thumbs_up_rate"] == {"match": None, "lift": None}
-    text = run_db("--db", str(tmp_path / "cli.sqlite3"), "stats")
+    text = run_db("--db", str(tmp_path / "cli.sqlite3"), "stats", "--model-version", "1.0.0")
     assert "Thumbs-up rate, match: no ratings yet" in text.stdout
+    assert "Photos read per model version: none yet (read/fixed above: 1.0.0 only)" in text.stdout
 
 
 def test_catalog_index_knows_which_songs_fit_an_emotion():

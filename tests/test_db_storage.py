@@ -171,3 +171,15 @@ async def test_stats_count_readings_corrections_and_thumbs_per_emotion_and_mode(
     assert stats["thumbs_up_rate"] == {"match": 1.0, "lift": 0.0}
     assert stats["users"] == {"total": 1, "consenting": 1, "donating": 0}
     assert set(stats["catalog"]["per_emotion"]) == set(LABELS)
+
+
+async def test_stats_of_one_model_version_count_only_its_readings_and_corrections(database):
+    await consenting_user(database, 1)
+    await database.record_reading(1, SAD, "1.0")
+    await database.record_emotion_feedback(1, "sad", "neutral", SAD, "1.0")
+    await database.record_reading(1, SAD, "1.1")
+    await database.record_reading(1, SAD, "1.1")
+    newer, everything = await database.stats(model_version="1.1"), await database.stats()
+    assert newer["readings"]["sad"] == 2 and newer["corrections"]["sad"] == 0
+    assert everything["readings"]["sad"] == 3 and everything["corrections"]["sad"] == 1
+    assert newer["readings_per_model_version"] == everything["readings_per_model_version"] == {"1.0": 1, "1.1": 2}

@@ -40,7 +40,8 @@ def render(lab: dict, db_path, out) -> str:
 
 
 async def fill_database(path, with_production_data: bool):
-    """A fresh database file; with production data: 4 photos (3 happy), 1 correction, 3 rated songs."""
+    """A fresh database file; with production data: 4 photos (3 happy), 1 correction, 3 rated songs by the reported
+    model (report-1), and 5 photos and 2 corrections by an older model that the report must leave out."""
     database = await Database.open(path)
     if with_production_data:
         user = 424242
@@ -48,6 +49,10 @@ async def fill_database(path, with_production_data: bool):
         for probabilities in [HAPPY_MOSTLY] * 3 + [{**HAPPY_MOSTLY, "happy": 0.02, "sad": 0.88}]:
             await database.record_reading(user, probabilities, "report-1")
         await database.record_emotion_feedback(user, "happy", "sad", HAPPY_MOSTLY, "report-1")
+        for _ in range(5):
+            await database.record_reading(user, HAPPY_MOSTLY, "report-0")
+        for _ in range(2):
+            await database.record_emotion_feedback(user, "happy", "sad", HAPPY_MOSTLY, "report-0")
         match = await database.recommend(user, HAPPY_MOSTLY, "match", n=2)
         await database.rate(user, match[0].suggestion_id, True)
         await database.rate(user, match[1].suggestion_id, False)

@@ -8,7 +8,8 @@ attached to an issue. Written for readers who are not ML engineers: under every 
 shows. Lab figures (per-class precision and recall, confusion matrix, calibration) come from the model run through
 LiteRT on FER2013 (`--usage`, PublicTest by default); production figures (which emotions the bot reports, how often
 users correct it, how often they like the songs) come from the database's aggregate `stats()`, never from
-individual users. An empty database gives a page that says so.
+individual users; photos read and corrections are those of the reported model's version. An empty database gives a
+page that says so.
 """
 
 import argparse
@@ -50,7 +51,7 @@ def main(argv=None) -> int:
         data = load_fer2013(args.data)
         test_faces = data if args.usage == "all" else data.split(args.usage)
         version, report, probabilities = evaluate_on(args.model, test_faces, args.usage)
-        stats = asyncio.run(production_stats(args.db))
+        stats = asyncio.run(production_stats(args.db, version))
     except (DataError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -79,9 +80,10 @@ def evaluate_on(model_path: Path, faces: FaceSet, usage: str) -> tuple[str, dict
     return model.version, {**evaluate.metrics(faces.labels, probabilities), "usage": usage}, probabilities
 
 
-async def production_stats(db_path: Path) -> dict:
+async def production_stats(db_path: Path, model_version: str) -> dict:
+    """Ratings of every version; photos read and corrections of this model's version only."""
     async with await Database.open(db_path, create=False) as database:
-        return await database.stats()
+        return await database.stats(model_version=model_version)
 
 
 # ----- sections: a figure, how to read it, what it shows -----

@@ -69,7 +69,7 @@ def export_model(model: keras.Model, folder: Path, version: str) -> Path:
     """The model as the bot gets it: int8 and float .tflite plus metadata, via `train.export`."""
     rng = np.random.default_rng(1)
     representative = np.stack([face_to_input(band_face(label % len(LABELS), rng)) for label in range(70)])
-    export(reader([model]), 1.0, representative, folder, version, {"dataset": "synthetic bands"})
+    export(reader(model), 1.0, representative, folder, version, {"dataset": "synthetic bands"})
     return folder
 
 

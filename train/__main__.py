@@ -4,9 +4,8 @@
 
 Reads top to bottom: load data -> augment -> build model -> train -> calibrate -> export -> evaluate.
 Checkpoints go to --workdir; rerunning the same command resumes an interrupted run where it stopped.
-`--ensemble-with` exports this run's network together with networks of earlier runs (e.g. other seeds),
-their logits averaged; the exported reader is kept as `<workdir>/reader.keras`, where `python -m train.retrain`
-starts from.
+The exported network is kept as `<workdir>/reader.keras` and named in the metadata: `python -m train.retrain` starts
+from it.
 """
 
 import argparse
@@ -44,8 +43,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--val-usage", default="PublicTest")
     parser.add_argument("--version", default=datetime.now(timezone.utc).strftime("%Y.%m.%d-%H%M"))
     parser.add_argument("--seed", type=int, default=1337)
-    parser.add_argument("--ensemble-with", nargs="+", type=Path, default=[], metavar="KERAS",
-                        help="best.keras of earlier runs to export together with this run's network")
     return parser.parse_args(argv)
 
 
@@ -76,8 +73,7 @@ def main(argv=None) -> int:
     else:
         train_model(classifier, train_ds, val_ds, class_weights(train_set.labels), args)
         finished.write_text((args.workdir / "best.json").read_text())
-    networks = [keras.models.load_model(path) for path in [args.workdir / "best.keras", *args.ensemble_with]]
-    exported = reader(networks)
+    exported = reader(keras.models.load_model(args.workdir / "best.keras"))
     exported.save(args.workdir / READER_FILE)
 
     temperature = fit_temperature(exported.predict(x_val, batch_size=256, verbose=0), val_set.labels)
@@ -87,8 +83,6 @@ def main(argv=None) -> int:
     representative = x_train[rng.choice(len(x_train), size=min(500, len(x_train)), replace=False)]
     seen = training_data(args, train_set, val_set)
     seen["checkpoint"] = str(args.workdir / READER_FILE)
-    if args.ensemble_with:
-        seen["ensembled_with"] = [str(path) for path in args.ensemble_with]
     metadata = export(exported, temperature, representative, args.out, args.version, seen)
 
     metadata["metrics"] = evaluate_exports(args.out, val_set, args.val_usage)

@@ -1,7 +1,7 @@
 """Calibrate a trained classifier and export it as TFLite (float and int8) with its metadata.
 
-The exported graph is `softmax(logits / T)`, the logits those of a reader (`train.network.reader`: one or more
-networks over the face and its mirror image), with the temperature T fitted on validation data, so the
+The exported graph is `softmax(logits / T)`, the logits those of a reader (`train.network.reader`: the network on
+the face and its mirror image), with the temperature T fitted on validation data, so the
 probabilities the bot shows are calibrated without the bot knowing anything about temperatures.
 Files written into the output folder:
 - `emotion.tflite`: int8 weights and activations (float32 in and out), what the bot runs;
@@ -75,7 +75,7 @@ def export(reader: keras.Model, temperature: float, representative_faces: np.nda
         "output": "softmax probabilities, temperature-calibrated",
         "temperature": round(temperature, 4),
         "quantization": "int8",
-        "architecture": describe(reader),
+        "architecture": f"VGG-style CNN, {reader.count_params():,} parameters, run on the face and its mirror image",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "training_data": training_data,
         # What the bot checks on load, so a model file and metadata of different versions are never paired.
@@ -85,14 +85,6 @@ def export(reader: keras.Model, temperature: float, representative_faces: np.nda
     }
     write_metadata(out_dir, metadata)
     return metadata
-
-
-def describe(reader: keras.Model) -> str:
-    networks = [layer for layer in reader.layers if isinstance(layer, keras.Model)]
-    if len(networks) <= 1:
-        return f"VGG-style CNN, {reader.count_params():,} parameters, run on the face and its mirror image"
-    return (f"{len(networks)} VGG-style CNNs trained separately, {reader.count_params():,} parameters in all, "
-            f"their logits averaged; they take turns on the face and its mirror image")
 
 
 def write_metadata(out_dir: Path, metadata: dict) -> None:

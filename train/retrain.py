@@ -9,7 +9,7 @@ keep the current one, saying why.
 
 What it needs. A `.tflite` file is a compiled, quantised graph: it cannot be trained further. Retraining starts
 from the Keras checkpoint behind the model in --out, which its metadata names (`python -m train` records the reader
-it saved, a retrain its `candidate.keras`); pass --from otherwise. An ensemble's networks are fine-tuned together.
+it saved, a retrain its `candidate.keras`); pass --from otherwise.
 
 Privacy. Only crops of users who consent and donate when the run starts are read (`Database.donated_crops()`);
 withdrawing or /forget deletes a user's crops at once, so no later retrain can see them. A user's crops are all on

@@ -33,12 +33,12 @@ MATCH_IOU = 0.3
 def detectors(full_range: str | None = None) -> dict:
     chosen = {
         "blazeface+tiles": BlazeFaceDetector(),
-        "blazeface": BlazeFaceDetector(tiles=False),
+        "blazeface": BlazeFaceDetector(tiles=False, unsure_score=0.5),
         "haar-640": HaarDetector(max_side=640),
         "haar-320": HaarDetector(max_side=320),
     }
     if full_range:
-        chosen["blazeface-full"] = BlazeFaceDetector(full_range, tiles=False)
+        chosen["blazeface-full"] = BlazeFaceDetector(full_range, tiles=False, unsure_score=0.5)
     return chosen
 
 

@@ -28,6 +28,8 @@ RAW_SCORE_LIMIT = 80.0  # MediaPipe clips logits to +-100; 80 keeps exp() finite
 TILE_SHARE_OF_WIDTH = 0.45  # tile side as a share of the photo's width (at most its height)
 TILE_OVERLAP = 0.3  # at least this share of a tile is shared with its neighbour
 MAX_TILES = 20  # very tall or wide photos get larger tiles rather than more of them
+CONFIRM_ZOOM = 3.0  # an unsure candidate is looked at again in a view this many times its size
+MATCH_IOU = 0.3  # a closer look confirms a candidate when its box overlaps the candidate's this much
 TILE_MAX_FACE = 0.6  # in a tile, only faces up to this share of its side count
 
 
@@ -42,14 +44,17 @@ class BlazeFaceDetector:
     """BlazeFace over the whole photo and, with `tiles`, over overlapping square tiles of it."""
 
     def __init__(self, model_path: str | Path = SHORT_RANGE, tiles: bool = True, min_score: float = 0.5,
-                 nms_iou: float = 0.3):
+                 nms_iou: float = 0.3, unsure_score: float = 0.4):
         self._model = ThreadLocalModel(model_path)
         self.input_size = self._model.input_shape[1]
         layout = ANCHOR_LAYOUTS[self.input_size]
         self._anchors = ssd_anchors(self.input_size, layout)
         self._group_sizes = [(self.input_size // stride) ** 2 * per_cell for stride, per_cell in layout]
         self._tiles, self._nms_iou = tiles, nms_iou
-        self._min_logit = float(np.log(min_score / (1 - min_score)))
+        self._min_score = min_score
+        # Candidates from unsure_score up are kept through NMS; those under min_score must be confirmed.
+        lowest = min(unsure_score, min_score)
+        self._min_logit = float(np.log(lowest / (1 - lowest)))
         self._boxes_output = int(np.argmax([shape[-1] for shape in self._model.output_shapes]))
 
     def detect(self, image: np.ndarray) -> list[Detection]:
@@ -57,17 +62,48 @@ class BlazeFaceDetector:
         work = self._working_copy(image)
         shrink = work.shape[1] / image.shape[1]
         views = self.views(work.shape[1], work.shape[0])
-        batch = np.stack([self._to_tensor(work[y:y + side_y, x:x + side_x]) for x, y, side_x, side_y in views])
-        outputs = [self._unbatch(output, len(views)) for output in self._model.run(batch)]
-        raw_boxes, logits = outputs[self._boxes_output], outputs[1 - self._boxes_output][..., 0]
-        found = [self._decode(raw_boxes[i], logits[i], view, is_tile=i > 0)
-                 for i, view in enumerate(views)]
-        rows = np.concatenate(found)
+        rows = np.concatenate(self._look(work, views, tiles_from=1))
         if not len(rows):
             return []
         rows[:, :8] /= shrink
-        return [Detection(_clip(row[:4], image.shape), score, ((row[4], row[5]), (row[6], row[7])))
+        sure = self._merged(rows[rows[:, 8] >= self._min_score], image.shape)
+        unsure_rows = rows[rows[:, 8] < self._min_score]
+        if sure and len(unsure_rows):  # a weaker box of a face already found is that face's, not another
+            overlap = np.stack([_iou(_corners(d.box), unsure_rows[:, :4]) for d in sure]).max(axis=0)
+            unsure_rows = unsure_rows[overlap <= self._nms_iou]
+        return sure + self._confirmed(image, self._merged(unsure_rows, image.shape))
+
+    def _merged(self, rows: np.ndarray, shape) -> list[Detection]:
+        return [Detection(_clip(row[:4], shape), score, ((row[4], row[5]), (row[6], row[7])))
                 for row, score in weighted_nms(rows[:, :8], rows[:, 8], self._nms_iou)]
+
+    def _look(self, image: np.ndarray, views: list[tuple[int, int, int, int]], tiles_from: int) -> list[np.ndarray]:
+        """Per view, the rows `_decode` gives; views from index `tiles_from` on are tiles."""
+        batch = np.stack([self._to_tensor(image[y:y + side_y, x:x + side_x]) for x, y, side_x, side_y in views])
+        outputs = [self._unbatch(output, len(views)) for output in self._model.run(batch)]
+        raw_boxes, logits = outputs[self._boxes_output], outputs[1 - self._boxes_output][..., 0]
+        return [self._decode(raw_boxes[i], logits[i], view, is_tile=i >= tiles_from) for i, view in enumerate(views)]
+
+    def _confirmed(self, image: np.ndarray, unsure: list[Detection]) -> list[Detection]:
+        """The unsure detections (scores just under the threshold) that a closer look confirms.
+
+        A small face in a busy scene can score just under the threshold; a view of three times its box, centred on
+        it, shows it larger and sharper. A candidate stays if that view finds a face at the threshold over it.
+        """
+        if not unsure:
+            return []
+        height, width = image.shape[:2]
+        views = []
+        for detection in unsure:
+            x, y, w, h = detection.box
+            side = int(min(max(w, h) * CONFIRM_ZOOM, width, height))
+            left = int(np.clip(x + w / 2 - side / 2, 0, width - side))
+            top = int(np.clip(y + h / 2 - side / 2, 0, height - side))
+            views.append((left, top, side, side))
+        closer = self._look(image, views, tiles_from=len(views))
+        return [detection for detection, rows in zip(unsure, closer)
+                if any(row[8] >= self._min_score and _iou(_corners(detection.box), row[None, :4])[0] >= MATCH_IOU
+                       for row in rows)]
 
     def _unbatch(self, output: np.ndarray, batch: int) -> np.ndarray:
         """(batch, anchors, k) from the graph's (1, batch * anchors, k).
@@ -190,6 +226,11 @@ def _tile_side(width: int, height: int) -> int:
 def _tile_starts(length: int, side: int) -> list[int]:
     count = int(np.ceil((length - side) / (side * (1 - TILE_OVERLAP)))) + 1
     return [round(i * (length - side) / max(count - 1, 1)) for i in range(count)]
+
+
+def _corners(box) -> np.ndarray:
+    x, y, w, h = box
+    return np.array([x, y, x + w, y + h], np.float32)
 
 
 def _clip(corners, shape) -> tuple[float, float, float, float]:

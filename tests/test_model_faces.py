@@ -95,10 +95,10 @@ def test_a_face_a_fifth_of_the_photo_wide_is_found(model, fer, index):
     assert any(centred_on(face.box, frame) for face in faces)
 
 
+@pytest.mark.parametrize("size", [LANDSCAPE, (960, 1280)], ids=["landscape", "portrait"])
 @pytest.mark.parametrize("index", range(12))
-def test_a_face_15_percent_of_a_portrait_photo_s_width_is_found(model, fer, index):
-    """Portrait is the harder orientation: the face is smaller beside the photo's long side."""
-    size = (960, 1280)
+def test_a_face_15_percent_of_the_photo_s_width_is_found(model, fer, index, size):
+    """The smallest face issue 3 asks for; in portrait it is smaller still beside the photo's long side."""
     frame = centred_box(0.15, size)
     faces = model.analyze(photo(fer, [(index, frame)], size=size, seed=index))
     assert any(centred_on(face.box, frame) for face in faces)

@@ -1,8 +1,8 @@
 """Calibrate a trained classifier and export it as TFLite (float and int8) with its metadata.
 
 The exported graph is `softmax(logits / T)`, the logits those of a reader (`train.network.reader`: the network on
-the face and its mirror image), with the temperature T fitted on validation data, so the
-probabilities the bot shows are calibrated without the bot knowing anything about temperatures.
+the face and its mirror image), with the temperature T fitted on validation data, so the probabilities the bot
+shows are calibrated without the bot knowing anything about temperatures.
 Files written into the output folder:
 - `emotion.tflite`: int8 weights and activations (float32 in and out), what the bot runs;
 - `emotion_float.tflite`: the float32 reference;

@@ -154,9 +154,9 @@ def as_text(report: dict) -> str:
              f"classification, one face:        {report['classify_one_face_ms']:.2f} ms",
              f"classification, per face in 8:   {report['classify_per_face_in_8_ms']:.2f} ms"]
     for name, row in report["photos"].items():
-        lines.append(f"{name} JPEG ({row['bytes'] / 1024:.0f} KB, {row['faces']} face{'' if row['faces'] == 1 else 's'}): "
-                     f"{row['e2e_ms']:.1f} ms end to end"
-                     + (f" (target <= {row['target_ms']:.0f}); " if row["target_ms"] else "; ") +
+        faces = f"{row['faces']} face{'' if row['faces'] == 1 else 's'}"
+        target = f" (target <= {row['target_ms']:.0f})" if row["target_ms"] else ""
+        lines.append(f"{name} JPEG ({row['bytes'] / 1024:.0f} KB, {faces}): {row['e2e_ms']:.1f} ms end to end{target}; "
                      f"decode {row['decode_ms']:.1f}, detect {row['detect_ms']:.1f}, "
                      f"crop+classify {row['crop_classify_ms']:.1f}")
     for key, value in report.items():

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="MoodTunes: songs for the mood in a selfie.")
     commands = parser.add_subparsers(dest="command")
     suggest_parser = commands.add_parser("suggest", help="read the mood in an image and suggest songs, no Telegram")
-    suggest_parser.add_argument("image", type=Path, help="a photo with a face (JPEG, PNG, WebP...)")
+    suggest_parser.add_argument("image", type=Path, help="a photo with a face (JPEG, PNG, HEIC, WebP...)")
     suggest_parser.add_argument("--mode", choices=("match", "lift"), default="match",
                                 help="songs that match the mood (default) or lift it")
     suggest_parser.add_argument("--json", action="store_true", help="print JSON instead of text")

@@ -15,12 +15,12 @@ from bot import keyboards, texts
 from bot.context import BotContext, ReadPhoto, consented_user, show
 from bot.replies import corrected_text, one_hot, read_mood, result_text
 from model import ImageError
+from model.decode import MAX_BYTES
 from model.preprocess import LABELS
 
 log = logging.getLogger(__name__)
 
 SONGS_PER_ANSWER = 5
-MAX_PHOTO_BYTES = texts.MAX_PHOTO_MB * 1024 * 1024
 
 
 async def photo(update: Update, context: BotContext) -> None:
@@ -33,7 +33,7 @@ async def photo(update: Update, context: BotContext) -> None:
     if user is None:
         return
     attachment = message.photo[-1] if message.photo else message.document
-    if (attachment.file_size or 0) > MAX_PHOTO_BYTES:
+    if (attachment.file_size or 0) > MAX_BYTES:
         await message.reply_text(texts.FILE_TOO_BIG.format(size=attachment.file_size / 2**20))
         return
     await message.reply_chat_action(ChatAction.TYPING)

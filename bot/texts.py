@@ -4,7 +4,7 @@ Telegram HTML. Each bad-input answer is specific, so a user knows what to do dif
 read is explained by the model's own ImageError message, which names what is wrong with it).
 """
 
-MAX_PHOTO_MB = 10
+from model.decode import MAX_BYTES, READABLE_FORMATS
 
 COMMANDS = {
     "start": "Say hello and see what I do",
@@ -60,9 +60,9 @@ FORGET_CANCELLED = "Okay, nothing was deleted."
 
 NO_FACE = ("I couldn't find a face in that photo. 🤔 Try a selfie facing the camera, in good light, with your whole "
            "face in the picture.")
-WRONG_FILE_TYPE = ("I can only read images, and that file is {kind}. Send your selfie as a photo, or as a JPEG, PNG "
-                   "or WebP image file.")
-FILE_TOO_BIG = ("That file is {size:.0f} MB: too big for me. Please send a photo under " + str(MAX_PHOTO_MB)
+WRONG_FILE_TYPE = ("I can only read images, and that file is {kind}. Send your selfie as a photo, or as an image "
+                   "file (" + ", ".join(READABLE_FORMATS) + ").")
+FILE_TOO_BIG = ("That file is {size:.0f} MB: too big for me. Please send a photo under " + str(MAX_BYTES // 2**20)
                 + " MB (sending it as a photo rather than a file shrinks it).")
 SLOW_DOWN = ("Whoa, that's a lot of photos! 😅 I can read {limit} a minute per person, so please wait a moment "
              "before sending the next one.")

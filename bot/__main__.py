@@ -12,6 +12,7 @@ import html
 import json
 import re
 import sys
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from bot.replies import describe_mood, read_mood
 from db import Database
 from model import ImageError
 
-# `suggest` records the songs it serves like the bot does, under this user id, which Telegram never assigns.
+# `suggest` picks songs as for a user with this id, which Telegram never assigns; nothing about it is stored.
 CLI_USER_ID = 0
 
 
@@ -65,9 +66,14 @@ async def suggest(settings: Settings, image: Path, mode: str, as_json: bool) -> 
         print("No face found in the image.", file=sys.stderr)
         return 1
     reading = read_mood(faces[0].probabilities)
-    async with await Database.open(settings.database_path) as database:
-        suggestions = await database.recommend(CLI_USER_ID, faces[0].probabilities, mode,
-                                               model_version=model_version, emotion=reading.emotion)
+    with tempfile.TemporaryDirectory() as scratch:  # trying the product leaves the bot's database as it was
+        database_path = settings.database_path
+        if not database_path.is_file():
+            print(f"No database at {database_path}: songs from the bundled catalog.", file=sys.stderr)
+            database_path = Path(scratch) / "catalog.sqlite3"
+        async with await Database.open(database_path) as database:
+            suggestions = await database.recommend(CLI_USER_ID, faces[0].probabilities, mode, keep=False,
+                                                   model_version=model_version, emotion=reading.emotion)
     if as_json:
         print(json.dumps({
             "model_version": model_version,

@@ -34,9 +34,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "import-songs":
         return import_command(args.db, args.file, args.source)
-    if args.command == "stats":
-        return asyncio.run(stats_command(args.db, args.json, args.model_version))
-    return asyncio.run(rescore_command(args.db))
+    try:
+        if args.command == "stats":
+            return asyncio.run(stats_command(args.db, args.json, args.model_version))
+        return asyncio.run(rescore_command(args.db))
+    except FileNotFoundError as error:  # stats and rescore work on the bot's data: a typo must not create a file
+        print(f"Cannot open the database: {error} (check --db or DATABASE_PATH).", file=sys.stderr)
+        return 2
 
 
 def import_command(database: Path, file: Path, source: str | None) -> int:
@@ -55,7 +59,7 @@ def import_command(database: Path, file: Path, source: str | None) -> int:
 
 
 async def stats_command(path: Path, as_json: bool, model_version: str | None) -> int:
-    async with await Database.open(path) as database:
+    async with await Database.open(path, create=False) as database:
         figures = await database.stats(model_version)
     if as_json:
         print(json.dumps(figures, indent=2))
@@ -77,7 +81,7 @@ async def stats_command(path: Path, as_json: bool, model_version: str | None) ->
 
 
 async def rescore_command(path: Path) -> int:
-    async with await Database.open(path) as database:
+    async with await Database.open(path, create=False) as database:
         pairs = await database.recompute_song_scores()
     print(f"Song scores rebuilt: {pairs} (song, emotion) pairs with ratings.")
     return 0

@@ -175,10 +175,12 @@ class Database:
             return cursor.lastrowid
 
     async def recommend(self, user_id: int, probabilities: Mapping[str, float], mode: str, n: int = 5,
-                        model_version: str | None = None, emotion: str | None = None) -> list[Suggestion]:
+                        model_version: str | None = None, emotion: str | None = None,
+                        keep: bool = True) -> list[Suggestion]:
         """Pick `n` songs for the mood and record them as suggestions to the user (see `db.recommender`).
 
         `emotion` is the mood the answer is for (default: the most probable one); ratings are counted under it.
+        With keep=False the suggestions are recorded in a transaction that is rolled back: nothing is stored.
         """
         emotion = emotion or max(probabilities, key=probabilities.get)
         if emotion not in LABELS:
@@ -205,7 +207,7 @@ class Database:
             "GROUP BY so.artist_key", user_id, map_row=tuple))
         song_ids = recommender.choose(index, pool, slot_targets, ratings, taste, excluded, recent, self._rng)
 
-        async with self._transaction() as db:
+        async with self._transaction(commit=keep) as db:
             await db.execute("INSERT INTO users (user_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
                              (user_id, _now()))
             suggestion_ids = []
@@ -335,7 +337,7 @@ class Database:
         return self._catalog
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _transaction(self, commit: bool = True) -> AsyncIterator[aiosqlite.Connection]:
         async with self._write_lock:
             await self._connection.execute("BEGIN IMMEDIATE")
             try:
@@ -343,7 +345,7 @@ class Database:
             except BaseException:
                 await self._connection.execute("ROLLBACK")
                 raise
-            await self._connection.execute("COMMIT")
+            await self._connection.execute("COMMIT" if commit else "ROLLBACK")
 
     async def _stop_donating(self, db: aiosqlite.Connection, user_id: int) -> None:
         await db.execute("UPDATE users SET donate_crops = 0 WHERE user_id = ?", (user_id,))

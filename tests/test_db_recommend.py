@@ -31,6 +31,16 @@ async def new_user(database: Database, mode: str = "match") -> int:
     return user_id
 
 
+async def test_suggestions_not_kept_are_picked_as_usual_and_leave_no_row(database):
+    user_id = await new_user(database)
+    tried = await database.recommend(user_id, certain("sad"), "match", keep=False)
+    assert len(tried) == 5 and all("sad" in suggestion.song.moods for suggestion in tried)
+    with sqlite3.connect(database.path) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM suggestions").fetchone() == (0,)
+    kept = await database.recommend(user_id, certain("sad"), "match")
+    assert [suggestion.suggestion_id for suggestion in kept] == [suggestion.suggestion_id for suggestion in tried]
+
+
 def distance(song, point) -> float:
     return ((song.valence - point[0]) ** 2 + (song.energy - point[1]) ** 2) ** 0.5
 

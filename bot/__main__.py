@@ -3,7 +3,7 @@
     python -m bot                                    # long polling, or a webhook when WEBHOOK_URL is set
     python -m bot suggest selfie.jpg [--mode lift] [--json]
 
-Both read the environment variables in the README's table (`suggest` needs no token).
+Both read the environment variables in the README's table (`suggest` needs no token, and stores nothing).
 """
 
 import argparse

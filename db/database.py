@@ -174,7 +174,8 @@ class Database:
                 (user_id, emotion, float(probabilities[emotion]), model_version, _now()))
             return cursor.lastrowid
 
-    async def recommend(self, user_id: int, probabilities: Mapping[str, float], mode: str, n: int = 5,
+    async def recommend(self, user_id: int, probabilities: Mapping[str, float], mode: str,
+                        n: int = recommender.ANSWER_SIZE,
                         model_version: str | None = None, emotion: str | None = None,
                         keep: bool = True) -> list[Suggestion]:
         """Pick `n` songs for the mood and record them as suggestions to the user (see `db.recommender`).
@@ -333,7 +334,9 @@ class Database:
         version = row[0] if row else None
         if self._catalog is None or version != self._catalog_version:
             rows = await self._all("SELECT song_id, valence, energy, moods, artist_key FROM songs ORDER BY song_id")
-            self._catalog, self._catalog_version = recommender.CatalogIndex.from_rows(rows), version
+            catalog = recommender.CatalogIndex.from_rows(rows)
+            await asyncio.to_thread(recommender.prepare_pools, catalog)
+            self._catalog, self._catalog_version = catalog, version
         return self._catalog
 
     @asynccontextmanager

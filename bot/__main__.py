@@ -23,6 +23,7 @@ from bot.logs import configure_logging
 from bot.replies import describe_mood, read_mood
 from db import Database
 from model import ImageError
+from model.json_output import face_to_json
 
 # `suggest` picks songs as for a user with this id, which Telegram never assigns; nothing about it is stored.
 CLI_USER_ID = 0
@@ -77,8 +78,7 @@ async def suggest(settings: Settings, image: Path, mode: str, as_json: bool) -> 
     if as_json:
         print(json.dumps({
             "model_version": model_version,
-            "faces": [{"box": face.box, "emotion": face.emotion, "confidence": round(face.confidence, 4),
-                       "probabilities": {k: round(v, 4) for k, v in face.probabilities.items()}} for face in faces],
+            "faces": [face_to_json(face) for face in faces],
             "reading": {**asdict(reading), "verdict": reading.verdict},
             "mode": mode,
             "songs": [{"suggestion_id": s.suggestion_id, "title": s.song.title, "artist": s.song.artist,

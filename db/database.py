@@ -100,9 +100,8 @@ class Database:
             raise FileNotFoundError(f"no database at {path}")
         await asyncio.to_thread(prepare_file, path)
         connection = await aiosqlite.connect(path, isolation_level=None)
-        await connection.execute("PRAGMA foreign_keys = ON")
-        await connection.execute("PRAGMA busy_timeout = 5000")
-        await connection.execute("PRAGMA synchronous = NORMAL")
+        for pragma in schema.PRAGMAS:
+            await connection.execute(f"PRAGMA {pragma}")
         return cls(connection, path)
 
     async def close(self) -> None:

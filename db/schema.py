@@ -93,18 +93,21 @@ MIGRATIONS = (
 LATEST_VERSION = len(MIGRATIONS)
 
 
+# The settings of every connection to our files, the bot's (aiosqlite) and the tools' (sqlite3) alike.
+PRAGMAS = (
+    "journal_mode = WAL",  # readers never block the bot's writes
+    "foreign_keys = ON",
+    "busy_timeout = 5000",
+    "synchronous = NORMAL",  # safe with WAL; a power cut may lose the last commit only
+)
+
+
 def connect(path: str | Path) -> sqlite3.Connection:
     """A plain sqlite3 connection with the settings every connection to our files uses."""
     connection = sqlite3.connect(path, isolation_level=None)  # explicit BEGIN/COMMIT only
-    configure(connection)
+    for pragma in PRAGMAS:
+        connection.execute(f"PRAGMA {pragma}")
     return connection
-
-
-def configure(connection: sqlite3.Connection) -> None:
-    connection.execute("PRAGMA journal_mode = WAL")  # readers never block the bot's writes
-    connection.execute("PRAGMA foreign_keys = ON")
-    connection.execute("PRAGMA busy_timeout = 5000")
-    connection.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; a power cut may lose the last commit only
 
 
 def schema_version(connection: sqlite3.Connection) -> int:

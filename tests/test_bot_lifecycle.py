@@ -14,6 +14,8 @@ import pytest
 
 from bot_harness import REPO, agree, assert_clean_log, empty_room, new_user, rows, selfie, snapshot, start_bot
 from db.database import prepare_file
+from model import EmotionModel
+from model.__main__ import read_image
 
 
 def run_cli(*args: str, **environment: str) -> subprocess.CompletedProcess:
@@ -90,6 +92,7 @@ def test_suggest_runs_the_pipeline_on_an_image_without_telegram(tmp_path):
     answer = json.loads(result.stdout)
     assert answer["mode"] == "lift" and len(answer["faces"]) == 1 and 3 <= len(answer["songs"]) <= 5
     assert answer["reading"]["verdict"] in ("sure", "unsure", "cant_tell")
+    assert answer["faces"] == read_image(EmotionModel.load(), image)["faces"], "as `python -m model --json` says"
 
     assert "songs from the bundled catalog" in result.stderr and not (tmp_path / "cli.sqlite3").exists()
 

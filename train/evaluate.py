@@ -16,12 +16,11 @@ import numpy as np
 
 from model import EmotionModel
 from model.classifier import DEFAULT_MODEL
+from model.confidence import CONFIDENCE_BANDS  # the bands the bot words differently
 from model.preprocess import LABELS
 from train.data import DataError, FaceSet, load_fer2013
 
 CALIBRATION_BINS = 15
-# Confidence bands as the bot words them (bot/replies.py): can't tell, unsure, "I think so", fairly and quite sure.
-CONFIDENCE_BANDS = (0.0, 0.30, 0.55, 0.70, 0.85, 1.0)
 
 
 def evaluate_model(model_path: Path, faces: FaceSet, usage: str | None = None) -> dict:

@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 from db import DEFAULT_PATH, Database, schema
-from db.catalog import CatalogError, import_songs, print_progress
+from db.catalog import import_songs
 from db.database import prepare_file
+from db.song_csv import CatalogError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +57,12 @@ def import_command(database: Path, file: Path, source: str | None) -> int:
         connection.close()
     print(f"{file}: {report.summary()} ({time.perf_counter() - started:.1f} s)")
     return 0
+
+
+def print_progress(message: str) -> None:
+    """Progress on stderr, overwriting itself on a terminal."""
+    end = "\r" if sys.stderr.isatty() else "\n"
+    print(f"  {message}", end=end, file=sys.stderr, flush=True)
 
 
 async def stats_command(path: Path, as_json: bool, model_version: str | None) -> int:

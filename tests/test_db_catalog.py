@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from db import schema
-from db.catalog import BUNDLED_CATALOG, CatalogError, fold, import_songs, read_song_csv
+from db.catalog import BUNDLED_CATALOG, import_songs
 from db.database import prepare_file
 from db.recommender import CatalogIndex
+from db.song_csv import CatalogError, fold, read_song_csv
 from model.preprocess import LABELS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -34,7 +34,8 @@ def images(tmp_path_factory) -> dict[str, Path]:
         "notes.txt": b"not a photo\n",
         "report.pdf": b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n",
         "cut.jpg": selfie[:len(selfie) // 2],
-        "rough.jpg": selfie[:-2] + bytes(5) + selfie[-2:],  # stray bytes before the end: libjpeg warns, reads it
+        # Four bytes of the picture damaged, low in the photo: libjpeg warns about corrupt data, and reads it.
+        "rough.jpg": selfie[:len(selfie) * 3 // 4] + b"\x13\x37\x42\x99" + selfie[len(selfie) * 3 // 4 + 4:],
         "empty.png": b"",
         "bomb.png": _png_claiming(7000, 7000),
     }

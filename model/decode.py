@@ -68,6 +68,7 @@ def decode_image(data: bytes) -> DecodedImage:
                                               f"{MAX_PIXELS // 1_000_000} megapixels.")
             if image.format in ("JPEG", "MPO"):
                 image.draft("RGB", _smallest_readable(image.size))
+            image.decodermaxblock = len(data)  # the file is in memory: one piece for the decoder, not 64 KB ones
             image.load()
             if image.getexif().get(ExifTags.Base.Orientation, 1) in SIDEWAYS:  # read after the pixels: a PNG
                 width, height = height, width  # may keep its EXIF behind them

@@ -14,13 +14,14 @@ from telegram.constants import ChatAction
 from bot import keyboards, texts
 from bot.context import BotContext, ReadPhoto, consented_user, show
 from bot.replies import corrected_text, one_hot, read_mood, result_text
+from db import recommender
 from model import ImageError
 from model.decode import MAX_BYTES
 from model.preprocess import LABELS
 
 log = logging.getLogger(__name__)
 
-SONGS_PER_ANSWER = 5
+SONGS_PER_ANSWER = recommender.ANSWER_SIZE  # the answer size whose candidate pools are prepared in advance
 
 
 async def photo(update: Update, context: BotContext) -> None:

@@ -4,7 +4,8 @@ Pillow reads the photo (pillow-heif adds HEIC/HEIF; AVIF, GIF (first frame), BMP
 memory only. `Image.open` is lazy: it reads the header, so the pixel budget is checked before a byte of the picture
 is inflated and a decompression bomb (a small file that claims gigapixels) is refused on its header. Large JPEGs are
 decoded at 1/2, 1/4 or 1/8 scale in the DCT domain (`draft`: much faster, much less memory) as long as the result
-keeps at least `MIN_DECODED_SIDE` pixels on its long side, which is ample for finding faces and cutting 48x48 crops.
+keeps at least `MIN_DECODED_SIDE` pixels on its long side, which is ample for finding faces and cutting 48x48 crops;
+other large images are decoded whole, then box-averaged to the same scale.
 The EXIF orientation is applied, transparent pixels are laid over white, grey images are widened to three
 channels, 16-bit images narrowed to 8. OpenCV takes over from the BGR array on.
 """
@@ -25,6 +26,7 @@ MIN_DECODED_SIDE = 640  # long side; see the module docstring
 FORMATS = ("JPEG", "PNG", "WEBP", "HEIF", "AVIF", "GIF", "BMP", "TIFF")
 READABLE_FORMATS = ("JPEG", "PNG", "WebP", "HEIC", "AVIF", "GIF", "BMP", "TIFF")
 SIDEWAYS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
+REDUCIBLE_MODES = {"RGB", "RGBA", "L", "LA"}  # those Image.reduce averages (a palette index cannot be averaged)
 # How Pillow, its plugins and libheif say that the data ran out.
 CUT_SHORT_WORDS = ("truncated", "end of file", "incomplete", "too small", "requires a buffer", "cannot read full")
 
@@ -72,8 +74,9 @@ def decode_image(data: bytes) -> DecodedImage:
             image.load()
             if image.getexif().get(ExifTags.Base.Orientation, 1) in SIDEWAYS:  # read after the pixels: a PNG
                 width, height = height, width  # may keep its EXIF behind them
-            ImageOps.exif_transpose(image, in_place=True)
-            pixels = _to_bgr8(image)
+            upright = _reduced(image)
+            ImageOps.exif_transpose(upright, in_place=True)
+            pixels = _to_bgr8(upright)
     except ImageError:
         raise
     except Image.DecompressionBombError:
@@ -121,6 +124,13 @@ def _unreadable(data: bytes, error: Exception) -> ImageError:
 def _shorter_than_declared(data: bytes) -> bool:
     """A RIFF file (WebP) states its length after the signature; libwebp only says it cannot decode it."""
     return data[:4] == b"RIFF" and int.from_bytes(data[4:8], "little") + 8 > len(data)
+
+
+def _reduced(image: Image.Image) -> Image.Image:
+    """Formats without DCT scaling (HEIC, PNG, WebP...) are decoded whole: a box average then brings a large one to
+    the scale a JPEG is decoded at, before its pixels are copied anywhere."""
+    factor = max((f for f in (1, 2, 4, 8) if max(image.size) // f >= MIN_DECODED_SIDE), default=1)
+    return image.reduce(factor) if factor > 1 and image.mode in REDUCIBLE_MODES else image
 
 
 def _smallest_readable(size: tuple[int, int]) -> tuple[int, int]:

@@ -155,6 +155,16 @@ def test_a_large_jpeg_is_read_reduced_and_its_scale_leads_back_to_the_original_p
     assert_looks_like(image.pixels, cv2.resize(picture, (640, 480), interpolation=cv2.INTER_AREA), 4.0)
 
 
+@pytest.mark.parametrize("format", ["PNG", "HEIF", "WEBP"])
+def test_a_large_photo_of_another_format_is_averaged_down_to_the_scale_a_jpeg_is_read_at(format):
+    upright = cv2.resize(quadrants(), (2560, 1920), interpolation=cv2.INTER_NEAREST)
+    stored = np.ascontiguousarray(STORED_AS[6](upright))
+    image = decode_image(pillow_encoded(stored, format, 6, quality=95))
+    assert image.pixels.shape[:2] == (480, 640) and (image.width, image.height) == (2560, 1920)
+    assert image.scale * image.pixels.shape[1] == image.width
+    assert_looks_like(image.pixels, cv2.resize(upright, (640, 480), interpolation=cv2.INTER_AREA), 6.0)
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_every_exif_orientation_turns_a_jpeg_upright(orientation):
     upright = quadrants()

@@ -91,15 +91,16 @@ def running_bot(telegram, tmp_path_factory):
     assert_clean_log(bot)
 
 
-def new_user(telegram: BotApiServer, first_name: str = "Alex") -> TelegramUser:
-    """A user the bot has never seen."""
-    return telegram.user(next(_user_ids), first_name)
+def new_user(telegram: BotApiServer, first_name: str = "Alex", language_code: str = "en") -> TelegramUser:
+    """A user the bot has never seen, whose Telegram app is set to `language_code`."""
+    return telegram.user(next(_user_ids), first_name, language_code)
 
 
-def agree(user: TelegramUser) -> None:
-    """/start, then "I agree"."""
-    greeting = user.wait_for_reply(after=user.send("/start"), contains="Is that okay")
-    user.press(greeting, "✅ I agree")
+def agree(user: TelegramUser) -> dict:
+    """/start, then "I agree, and I'm 16 or older"; returns the greeting."""
+    greeting = user.wait_for_reply(after=user.send("/start"))
+    user.press(greeting, "consent:yes")
+    return greeting
 
 
 # ----- photos -----

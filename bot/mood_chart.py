@@ -57,8 +57,9 @@ def draw_mood_chart(journal: MoodJournal, today: datetime) -> bytes:
     for correction in journal.corrections:
         x, y = x_of(correction.at), y_of(correction.emotion)
         cv2.line(image, (x, y_of(correction.corrected_from)), (x, y), INK, 2, cv2.LINE_AA)
+        cv2.circle(image, (x, y), 12, (255, 255, 255), cv2.FILLED, cv2.LINE_AA)
         cv2.circle(image, (x, y), 12, INK, 2, cv2.LINE_AA)
-        cv2.circle(image, (x, y), 9, COLOURS[correction.emotion], 4, cv2.LINE_AA)
+        cv2.circle(image, (x, y), 8, COLOURS[correction.emotion], 4, cv2.LINE_AA)
     cv2.line(image, (LEFT, height - BOTTOM), (width - RIGHT, height - BOTTOM), INK, 1, cv2.LINE_AA)
     ok, png = cv2.imencode(".png", image)
     if not ok:

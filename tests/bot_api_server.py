@@ -12,6 +12,7 @@ users saw. The server runs in a thread; tests drive it synchronously through `Te
 import itertools
 import json
 import re
+import struct
 from email.parser import BytesParser
 from email.policy import HTTP
 import threading
@@ -261,8 +262,11 @@ class BotApiServer:
             raise ApiError(400, "Bad Request: message caption is too long")
         if caption:
             _check_text({**params, "text": caption})
+        if not photo.startswith(b"\x89PNG\r\n\x1a\n"):  # the only kind the bot sends; its size is in the header
+            raise ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED")
+        width, height = struct.unpack(">II", photo[16:24])
         chat_id = params["chat_id"]
-        stored = self.add_file(photo, ".png")
+        stored = {**self.add_file(photo, ".png"), "width": width, "height": height}
         message = {"message_id": self.next_message_id(chat_id), "date": int(time.time()), "from": BOT_USER,
                    "chat": {"id": chat_id, "type": "private"}, "photo": [stored], "caption": caption}
         self.messages[(chat_id, message["message_id"])] = message

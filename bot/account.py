@@ -2,13 +2,13 @@
 /forget, /stats."""
 
 import html
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from telegram import Update
 
 from bot import i18n, keyboards, texts
 from bot.context import BotContext, consented_user, show
-from bot.mood_chart import JOURNAL_WEEKS, draw_mood_chart, journal_caption
+from bot.mood_chart import draw_mood_chart, first_day, journal_caption
 from bot.replies import stats_text
 from db import User
 
@@ -117,7 +117,7 @@ async def change_mode(update: Update, context: BotContext) -> None:
 async def moods(update: Update, context: BotContext) -> None:
     """A picture of the user's moods over the last weeks (read and corrected) and the songs they liked most."""
     today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    journal = await context.db.mood_journal(update.effective_user.id, today - timedelta(weeks=JOURNAL_WEEKS, days=-1))
+    journal = await context.db.mood_journal(update.effective_user.id, first_day(today))
     if journal.empty:
         await update.effective_message.reply_text(context.tr(texts.NO_MOODS_YET))
         return

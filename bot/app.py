@@ -136,8 +136,9 @@ async def on_error(update: object, context: BotContext) -> None:
     log.error("Error handling update %s (%s) from user %s in chat %s", update.update_id, _action(update),
               update.effective_user and update.effective_user.id, update.effective_chat and update.effective_chat.id,
               exc_info=context.error)
-    # The language from Telegram alone: the database may be what failed.
-    sorry = i18n.translator(i18n.language_of(update.effective_user and update.effective_user.language_code))(texts.SORRY)
+    # In the language of the user's Telegram app: the database, where a chosen language is kept, may be what failed.
+    telegram_language = update.effective_user.language_code if update.effective_user else None
+    sorry = i18n.translator(i18n.language_of(telegram_language))(texts.SORRY)
     try:
         if update.callback_query:
             await update.callback_query.answer(sorry, show_alert=True)

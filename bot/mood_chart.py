@@ -15,7 +15,7 @@ from bot.i18n import N_, Translator
 from bot.replies import EMOTION_NAMES, song_title
 from db import MoodJournal
 
-JOURNAL_WEEKS = 4
+JOURNAL_DAYS = 28  # four weeks, today included
 CHART_SIZE = (1000, 500)  # width, height in pixels
 ROWS = ("happy", "surprise", "neutral", "sad", "fear", "disgust", "angry")
 # Each emotion's colour in the picture (BGR) and the coloured square that names it in the caption.
@@ -24,6 +24,11 @@ COLOURS = {"happy": (0, 200, 255), "surprise": (0, 140, 255), "neutral": (175, 1
 SQUARES = {"happy": "🟨", "surprise": "🟧", "neutral": "⬜", "sad": "🟦", "fear": "🟪", "disgust": "🟩", "angry": "🟥"}
 LEFT, RIGHT, TOP, BOTTOM = 60, 20, 20, 50  # margins
 INK, GRID, WEEK_SHADE = (60, 60, 60), (225, 225, 225), (245, 245, 245)
+
+
+def first_day(today: datetime) -> datetime:
+    """The first day the journal shows, when `today` (midnight UTC) is its last."""
+    return today - timedelta(days=JOURNAL_DAYS - 1)
 
 
 def draw_mood_chart(journal: MoodJournal, today: datetime) -> bytes:

@@ -63,7 +63,8 @@ def test_not_now_stores_nothing_even_after_the_age_question(telegram, running_bo
     greeting = user.wait_for_reply(after=user.send("/start"))
     assert "¿Te parece bien, y tienes 16 años o más?" in greeting["text"]
     assert user.press(greeting, "Ahora no")["text"] == "De acuerdo."
-    telegram.wait_until(lambda: user.message(greeting["message_id"])["text"] == translator("es")(texts.CONSENT_DECLINED))
+    declined = translator("es")(texts.CONSENT_DECLINED)
+    telegram.wait_until(lambda: user.message(greeting["message_id"])["text"] == declined)
     assert snapshot(running_bot.database) == before
 
 

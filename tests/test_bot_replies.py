@@ -45,7 +45,8 @@ def test_below_the_threshold_the_bot_says_honestly_it_cannot_tell():
 @pytest.mark.parametrize("emotion", LABELS)
 def test_the_words_describe_the_face_never_the_person(emotion):
     others = [label for label in LABELS if label != emotion]
-    readings = [read_mood(probabilities(**{emotion: 0.9})), read_mood(probabilities(**{emotion: 0.45, others[0]: 0.35})),
+    readings = [read_mood(probabilities(**{emotion: 0.9})),
+                read_mood(probabilities(**{emotion: 0.45, others[0]: 0.35})),
                 read_mood(probabilities(**{emotion: 0.22, others[0]: 0.2}))]
     for reading in readings:
         text = describe_mood(EN, reading).lower()

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from bot import texts
 from bot.i18n import DEFAULT_LANGUAGE, DOMAIN, LANGUAGES, LOCALES, language_of, translator
 
+REPO = Path(texts.__file__).resolve().parents[1]
 TRANSLATED = [language for language in LANGUAGES if language != DEFAULT_LANGUAGE]  # English is the source
 
 
@@ -22,9 +24,11 @@ def catalog(language: str):
 
 
 def texts_in_code() -> set:
-    """Every text the bot's code marks for translation (a plural text as its (singular, plural) pair)."""
-    bot = Path(texts.__file__).parent
-    return {found[2] for found in extract_from_dir(bot, [("**.py", "python")], DEFAULT_KEYWORDS)}
+    """Every text the bot's code marks for translation, found as `pybabel extract -F babel.cfg` finds them (a plural
+    text as its (singular, plural) pair)."""
+    with (REPO / "babel.cfg").open() as config:
+        method_map, options_map = parse_mapping_cfg(config)
+    return {found[2] for found in extract_from_dir(REPO, method_map, options_map, DEFAULT_KEYWORDS)}
 
 
 def placeholders(text: str) -> list[str]:
@@ -43,6 +47,13 @@ def test_the_template_lists_exactly_the_texts_in_the_code():
     with (LOCALES / f"{DOMAIN}.pot").open("rb") as pot:
         template = {message.id for message in read_po(pot) if message.id}
     assert template == texts_in_code(), "run the pybabel commands in bot/README.md (Languages)"
+
+
+def test_every_text_in_texts_py_is_marked_for_translation():
+    constants = [value for name, value in vars(texts).items() if name.isupper()]
+    strings = [value for value in constants if isinstance(value, str)]
+    strings += [text for value in constants if isinstance(value, dict) for text in value.values()]
+    assert set(strings) <= texts_in_code()
 
 
 @pytest.mark.parametrize("language", TRANSLATED)

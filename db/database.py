@@ -347,7 +347,9 @@ class Database:
         where, params = ("WHERE model_version = ?", (model_version,)) if model_version else ("", ())
         readings = dict(await self._all(f"SELECT emotion, COUNT(*) FROM readings {where} GROUP BY emotion",
                                         *params, map_row=tuple))
-        corrections = dict(await self._all(f"SELECT predicted, COUNT(*) FROM emotion_feedback {where} "
+        # A "can't tell" the user settles with the model's own top guess is feedback, not a correction.
+        corrected = f"{where} AND corrected != predicted" if where else "WHERE corrected != predicted"
+        corrections = dict(await self._all(f"SELECT predicted, COUNT(*) FROM emotion_feedback {corrected} "
                                            f"GROUP BY predicted", *params, map_row=tuple))
         versions = dict(await self._all("SELECT model_version, COUNT(*) FROM readings GROUP BY model_version",
                                         map_row=tuple))

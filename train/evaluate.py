@@ -34,11 +34,9 @@ CONFIDENCE_BANDS = (0.0, 0.30, 0.55, 0.70, 0.85, 1.0)
 
 def evaluate_model(model_path: Path, faces: FaceSet, usage: str | None = None) -> dict:
     """All metrics of one model file on the labelled faces of a set (faces set aside by the crowd are counted)."""
-    labelled = faces.labelled()
-    probabilities = EmotionModel.load(model_path).classify_faces(list(labelled.faces))
-    report = metrics(labelled.labels, probabilities)
-    report.update(model=str(model_path), model_bytes=Path(model_path).stat().st_size, usage=usage or "all",
-                  set_aside={reason: int((faces.labels == code).sum()) for reason, code in SET_ASIDE.items()})
+    probabilities = EmotionModel.load(model_path).classify_faces(list(faces.faces))
+    report = judged_report(faces.labels, probabilities)
+    report.update(model=str(model_path), model_bytes=Path(model_path).stat().st_size, usage=usage or "all")
     return report
 
 
@@ -46,26 +44,36 @@ def evaluate_data(model_path: Path, data: str | Path, usage: str | None = None, 
                   votes: str | Path | None = None) -> dict:
     """The model on a FER2013 file judged against `labels`, with `by_labels`: headline figures against FER2013's
     labels and, when the FER+ votes are there, against the crowd majority. The faces are read by the model once."""
-    faces = load_fer2013(data)
-    votes_path = Path(votes) if votes else default_votes_path(data)
-    if labels == "ferplus" or votes_path.is_file():
-        crowd = with_crowd_labels(faces, load_ferplus_votes(votes_path, expected_rows=len(faces)))
-    else:
-        crowd = None
-    keep = faces.usage == usage if usage else np.ones(len(faces), bool)
-    if not keep.any():
-        faces.split(usage)  # raises, naming the splits there are
-    probabilities = EmotionModel.load(model_path).classify_faces(list(faces.faces[keep]))
-    reports = {"fer2013": _report(faces.labels[keep], probabilities)}
-    if crowd is not None:
-        reports["ferplus"] = _report(crowd.labels[keep], probabilities)
+    labels_by_source, probabilities, _ = read_data(model_path, data, usage, votes, need_crowd=labels == "ferplus")
+    reports = {name: judged_report(truth, probabilities) for name, truth in labels_by_source.items()}
     report = dict(reports[labels])
     report.update(model=str(model_path), model_bytes=Path(model_path).stat().st_size, usage=usage or "all",
                   label_source=labels, by_labels={name: headline(r) for name, r in reports.items()})
     return report
 
 
-def _report(labels: np.ndarray, probabilities: np.ndarray) -> dict:
+def read_data(model_path: Path, data: str | Path, usage: str | None, votes: str | Path | None,
+              need_crowd: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
+    """({"fer2013": labels[, "ferplus": crowd labels]}, the model's probabilities, the FER+ votes or None) for the
+    faces of one split. The crowd's labels are there when the votes file is (it must be, with `need_crowd`)."""
+    faces = load_fer2013(data)
+    votes_path = Path(votes) if votes else default_votes_path(data)
+    crowd_votes = None
+    if need_crowd or votes_path.is_file():
+        crowd_votes = load_ferplus_votes(votes_path, expected_rows=len(faces))
+    keep = faces.usage == usage if usage else np.ones(len(faces), bool)
+    if not keep.any():
+        faces.split(usage)  # raises, naming the splits there are
+    probabilities = EmotionModel.load(model_path).classify_faces(list(faces.faces[keep]))
+    labels = {"fer2013": faces.labels[keep]}
+    if crowd_votes is not None:
+        crowd_votes = crowd_votes[keep]
+        labels["ferplus"] = with_crowd_labels(faces.subset(keep), crowd_votes).labels
+    return labels, probabilities, crowd_votes
+
+
+def judged_report(labels: np.ndarray, probabilities: np.ndarray) -> dict:
+    """`metrics` on the faces with a label; the faces set aside (negative labels) counted by reason."""
     judged = labels >= 0
     return {**metrics(labels[judged], probabilities[judged]),
             "set_aside": {reason: int((labels == code).sum()) for reason, code in SET_ASIDE.items()}}
@@ -105,16 +113,18 @@ def metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict:
 
 def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
     """Mean gap between confidence and accuracy, weighted by how many predictions fall in each confidence bin."""
+    counts, confidence, accuracy = reliability(labels, probabilities, bins)
+    return float(np.sum(counts * np.abs(confidence - accuracy)) / max(counts.sum(), 1))
+
+
+def reliability(labels: np.ndarray, probabilities: np.ndarray, bins: int = CALIBRATION_BINS):
+    """Per confidence bin of equal width: how many answers, their mean confidence, the share that were right."""
     confidence = probabilities.max(axis=1)
     correct = probabilities.argmax(axis=1) == labels
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
-    gap = 0.0
-    for b in range(bins):
-        in_bin = which == b
-        if in_bin.any():
-            gap += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
-    return float(gap)
+    which = np.clip(np.digitize(confidence, np.linspace(0.0, 1.0, bins + 1)[1:-1]), 0, bins - 1)
+    counts = np.bincount(which, minlength=bins)
+    mean = lambda values: np.bincount(which, weights=values, minlength=bins) / np.maximum(counts, 1)
+    return counts, mean(confidence), mean(correct.astype(np.float64))
 
 
 def confidence_bands(labels: np.ndarray, probabilities: np.ndarray) -> list[dict]:

@@ -1,17 +1,21 @@
 """Training end to end on a few real FER2013 rows: train, calibrate, export, evaluate through LiteRT."""
 
+import asyncio
 import gzip
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from db import Database
 from model.preprocess import LABELS
 from train import evaluate
 from train.__main__ import main as train_main
 from train.data import FERPLUS_VOTES_FILE
 from train.export import fit_temperature
+from train.retrain import main as retrain_main
 
 FER2013 = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013" / "fer2013_train_publictest.csv.gz"
 FERPLUS = FER2013.parent / FERPLUS_VOTES_FILE
@@ -135,3 +139,20 @@ def test_the_evaluation_says_how_often_each_confidence_band_is_right():
     assert bands[(0.85, 1.0)] == {"from": 0.85, "to": 1.0, "share": 0.5, "accuracy": 0.5}
     assert bands[(0.30, 0.55)]["accuracy"] == 1.0 and bands[(0.0, 0.30)]["share"] == 0.25
     assert bands[(0.55, 0.70)]["accuracy"] is None
+
+
+def test_a_retrain_from_feedback_starts_from_the_exported_network_with_crowd_labels(trained, few_fer_rows, tmp_path):
+    database = tmp_path / "moodtunes.sqlite3"
+    asyncio.run(create_database(database))
+    out = shutil.copytree(trained, tmp_path / "model")
+    assert retrain_main(["--db", str(database), "--data", str(few_fer_rows), "--out", str(out),
+                         "--workdir", str(tmp_path / "runs"), "--epochs", "1", "--version", "test-retrain"]) == 0
+    candidate = json.loads((tmp_path / "runs" / "test-retrain" / "emotion.json").read_text())
+    assert "FER+" in candidate["training_data"]["dataset"]
+    assert candidate["training_data"]["validation_split"].startswith("held-out")
+    assert json.loads((tmp_path / "runs" / "test-retrain" / "comparison.json").read_text())["current"]["n"] > 0
+
+
+async def create_database(path: Path) -> None:
+    async with await Database.open(path):
+        pass

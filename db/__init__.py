@@ -12,8 +12,8 @@ command-line tools.
 
 from pathlib import Path
 
-from db.database import Database, DonatedCrop, Song, Suggestion, User
+from db.database import Database, DonatedCrop, MoodEntry, MoodJournal, Song, Suggestion, User
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "data" / "moodtunes.sqlite3"
 
-__all__ = ["DEFAULT_PATH", "Database", "DonatedCrop", "Song", "Suggestion", "User"]
+__all__ = ["DEFAULT_PATH", "Database", "DonatedCrop", "MoodEntry", "MoodJournal", "Song", "Suggestion", "User"]

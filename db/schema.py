@@ -89,6 +89,10 @@ MIGRATIONS = (
     CREATE INDEX song_scores_by_liking ON song_scores (emotion, (ups + 1.0) / (ups + downs + 2.0) DESC)
         WHERE ups > downs;
     """,
+    # 4: the language the user chose with /language (NULL: the one their Telegram app is set to).
+    """
+    ALTER TABLE users ADD COLUMN language TEXT;
+    """,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

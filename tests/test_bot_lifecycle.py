@@ -134,3 +134,15 @@ def test_behind_a_web_server_the_bot_takes_updates_by_webhook_and_checks_the_sec
         telegram.route_webhook_to(None)
     assert bot.stop() == 0
     assert_clean_log(bot)
+
+
+def test_the_consent_age_is_configurable(telegram, tmp_path):
+    bot = start_bot(telegram, tmp_path, CONSENT_MIN_AGE="13")
+    try:
+        user = new_user(telegram, language_code="de")
+        greeting = user.wait_for_reply(after=user.send("/start"))
+        assert "MoodTunes ist für Menschen ab 13 Jahren." in greeting["text"]
+        assert greeting["reply_markup"]["inline_keyboard"][0][0]["text"] == "✅ Einverstanden, ich bin mindestens 13"
+    finally:
+        assert bot.stop() == 0
+    assert_clean_log(bot)

@@ -62,8 +62,12 @@ NO_FACE = ("I couldn't find a face in that photo. 🤔 Try a selfie facing the c
            "face in the picture.")
 WRONG_FILE_TYPE = ("I can only read images, and that file is {kind}. Send your selfie as a photo, or as a JPEG, PNG "
                    "or WebP image file.")
-FILE_TOO_BIG = ("That file is {size:.0f} MB: too big for me. Please send a photo under " + str(MAX_PHOTO_MB)
-                + " MB (sending it as a photo rather than a file shrinks it).")
+FILE_TOO_BIG = ("That file is {size:.1f} MB: too big for me. Please send a photo of " + str(MAX_PHOTO_MB)
+                + " MB or less (sending it as a photo rather than a file shrinks it).")
+FILE_TOO_BIG_TO_DOWNLOAD = ("That file is too big for me: Telegram lets me fetch files of up to 20 MB, and I read photos of "
+                            "up to " + str(MAX_PHOTO_MB) + " MB. Please send it as a photo rather than a file: that "
+                            "shrinks it.")
+DOWNLOAD_FAILED = "I couldn't fetch that photo from Telegram. 📡 Please send it again in a moment."
 SLOW_DOWN = ("Whoa, that's a lot of photos! 😅 I can read {limit} a minute per person, so please wait a moment "
              "before sending the next one.")
 OTHER_MESSAGE = "Send me a selfie and I'll find songs for your mood. 🎧 /help shows what else I can do."

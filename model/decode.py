@@ -16,6 +16,7 @@ import numpy as np
 
 MAX_BYTES = 20 * 1024 * 1024  # Telegram's own limit for files a bot can download
 MAX_PIXELS = 40_000_000  # 40 megapixels; a 4000x3000 phone photo is 12
+MIN_SIDE = 20  # pixels; a smaller picture cannot hold a face the detector could find
 MIN_DECODED_SIDE = 640  # long side; see the module docstring
 JPEG_REDUCTIONS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 # EXIF orientation (TIFF tag 274) -> what turns the stored pixels upright.
@@ -31,7 +32,7 @@ UPRIGHT = {
 
 
 class ImageError(ValueError):
-    """Bytes that cannot be turned into a photo; `kind` is "not_image", "truncated" or "too_large"."""
+    """Bytes that cannot be turned into a photo; `kind` is "not_image", "truncated", "too_large" or "too_small"."""
 
     def __init__(self, kind: str, message: str):
         super().__init__(message)
@@ -66,6 +67,9 @@ def decode_image(data: bytes) -> DecodedImage:
     if header.width * header.height > MAX_PIXELS:
         raise ImageError("too_large", f"That image is {header.width}x{header.height} pixels; I can read photos "
                                       f"up to {MAX_PIXELS // 1_000_000} megapixels.")
+    if min(header.width, header.height) < MIN_SIDE:
+        raise ImageError("too_small", f"That picture is only {header.width}x{header.height} pixels: too small to "
+                                      f"see a face in. Please send a bigger selfie.")
     reduction = _jpeg_reduction(header)
     flags = JPEG_REDUCTIONS[reduction] if reduction > 1 else cv2.IMREAD_COLOR
     if header.has_alpha:

@@ -50,6 +50,7 @@ class BotApiServer:
         self.token = token
         self.calls: list[Call] = []
         self.downloads: list[str] = []  # file paths the bot downloaded
+        self.download_requests = 0  # downloads begun, finished or not
         self.messages: dict[tuple[int, int], dict] = {}  # (chat id, message id) -> message as it is now
         self.callback_answers: dict[str, dict] = {}
         self.polls = 0  # getUpdates calls begun
@@ -62,6 +63,9 @@ class BotApiServer:
         self._message_ids: dict[int, itertools.count] = {}
         self.webhook: dict = {}  # what setWebhook registered: url, secret_token
         self.webhook_statuses: list[int] = []  # HTTP status of each update posted to the webhook
+        self.downloads_open = threading.Event()  # cleared: downloads wait (a photo stays in flight)
+        self.downloads_open.set()
+        self.downloads_fail = False  # a download answers 500, as a Telegram hiccup does
         self._webhook_route: str | None = None
         self._changed = threading.Condition()
         self._closing = False
@@ -187,6 +191,12 @@ class BotApiServer:
                 self._changed.notify_all()
 
     def download(self, path: str) -> bytes:
+        with self._changed:
+            self.download_requests += 1
+            self._changed.notify_all()
+        self.downloads_open.wait(timeout=60)
+        if self.downloads_fail:
+            raise ApiError(500, "Internal Server Error")
         with self._changed:
             for file_path, content, _ in self._files.values():
                 if file_path == path:

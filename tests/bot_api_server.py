@@ -120,13 +120,14 @@ class BotApiServer:
     # ----- what users do -----
 
     def add_file(self, content: bytes, extension: str, declared_size: int | None = None) -> dict:
-        """Store an uploaded file and return its file_id, file_unique_id and file_size."""
+        """Store an uploaded file and return its file_id, file_unique_id and file_size (its real size, or
+        `declared_size`; none at all for 0: the field is optional, and getFile still refuses a file too big)."""
         with self._changed:
             number = next(self._file_ids)
             file_id = f"file-{number}"
             size = len(content) if declared_size is None else declared_size
-            self._files[file_id] = (f"uploads/file_{number}{extension}", content, size)
-        return {"file_id": file_id, "file_unique_id": f"unique-{number}", "file_size": size}
+            self._files[file_id] = (f"uploads/file_{number}{extension}", content, size or len(content))
+        return {"file_id": file_id, "file_unique_id": f"unique-{number}", **({"file_size": size} if size else {})}
 
     def route_webhook_to(self, local_url: str) -> None:
         """Post updates to `local_url` once the bot has set a webhook (the reverse proxy's job in production)."""

@@ -2,7 +2,7 @@
 
 The consent, photo and rating flow these handlers implement is drawn as a state diagram in `bot/README.md`.
 
-Shutdown is graceful: on SIGTERM/SIGINT python-telegram-bot stops fetching updates, lets the handlers that are
+Shutdown is graceful: on SIGTERM/SIGINT `serve` stops fetching updates, lets the handlers that are
 running finish (a rating is stored before its button press is answered), and only then is the database closed.
 
 A start-up failure that is not a bug (a token Telegram refuses, a server it cannot reach, a model or database
@@ -46,8 +46,6 @@ def build_application(settings: Settings, model: LiveModel) -> Application:
         .context_types(ContextTypes(context=BotContext))
         .concurrent_updates(True)  # one user's slow photo never holds up another user's button press
         .rate_limiter(AIORateLimiter(max_retries=SEND_RETRIES))  # Telegram's global and per-group send limits
-        .post_init(open_services)
-        .post_shutdown(close_services)
         .build()
     )
     application.bot_data.update(settings=settings, model=model, limiter=RateLimiter(settings.photos_per_minute))
@@ -88,16 +86,41 @@ def run(settings: Settings) -> None:
     log.info("Model version %s loaded from %s", model.version, model.path)
     application = build_application(settings, model)
     try:
-        if settings.webhook_url:
-            asyncio.run(webhook.serve(application, settings, ALLOWED_UPDATES))
-        else:
-            application.run_polling(allowed_updates=ALLOWED_UPDATES)
+        asyncio.run(serve(application, settings))
     except InvalidToken:
         raise ConfigError(f"The Bot API server at {settings.api_base_url} refused TELEGRAM_BOT_TOKEN: check the token "
                           "with @BotFather (and TELEGRAM_API_BASE_URL, if you run your own server).") from None
     except NetworkError as error:
         raise ConfigError(f"Cannot reach the Bot API server at {settings.api_base_url} (TELEGRAM_API_BASE_URL): "
                           f"{_first_line(error)}") from None
+
+
+async def serve(application: Application, settings: Settings) -> None:
+    """Take updates until SIGINT/SIGTERM, then stop taking them, let running handlers finish, close the services.
+
+    python-telegram-bot's run_polling/run_webhook do the same, but log a start-up failure with a traceback and
+    come with a webhook server that reads whole bodies before checking the secret (see bot/webhook.py).
+    """
+    stopping = asyncio.Event()
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(stop_signal, stopping.set)
+    await application.initialize()
+    try:
+        await open_services(application)
+        await application.start()
+        try:
+            if settings.webhook_url:
+                async with webhook.listening(application, settings, ALLOWED_UPDATES):
+                    await stopping.wait()
+            else:
+                await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+                await stopping.wait()
+                await application.updater.stop()
+        finally:
+            await application.stop()
+    finally:
+        await application.shutdown()
+        await close_services(application)
 
 
 async def open_services(application: Application) -> None:

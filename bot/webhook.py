@@ -7,12 +7,12 @@ before it looks at the secret, hence this small one (python-telegram-bot's "cust
 put on the application's queue).
 """
 
-import asyncio
 import hmac
 import json
 import logging
 import re
-import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import tornado.web
 from tornado.httpserver import HTTPServer
@@ -27,37 +27,25 @@ MAX_UPDATE_BYTES = 1024 * 1024
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
-async def serve(application: Application, settings: Settings, allowed_updates: list[str]) -> None:
-    """Take updates on the webhook until SIGINT/SIGTERM, then stop like polling does: running handlers finish
-    before the services (the database) are closed."""
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for stop_signal in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(stop_signal, stopping.set)
+@asynccontextmanager
+async def listening(application: Application, settings: Settings, allowed_updates: list[str]) -> AsyncIterator[None]:
+    """Serve the webhook and register it with Telegram; stop serving on leaving (updates then stop coming)."""
     routes = [(rf"/{re.escape(settings.webhook_path)}/?", UpdateReceiver,
                {"telegram": application, "secret": settings.webhook_secret})]
     server = HTTPServer(tornado.web.Application(routes, log_function=lambda handler: None),
                         max_body_size=MAX_UPDATE_BYTES)
-    await application.initialize()
     try:
-        await application.post_init(application)
-        await application.start()
-        try:
-            try:
-                server.listen(settings.port)
-            except OSError as error:
-                raise ConfigError(f"Cannot listen on PORT {settings.port}: {error.strerror}.") from None
-            await application.bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret,
-                                              allowed_updates=allowed_updates)
-            log.info("Taking updates on port %s, path /%s", settings.port, settings.webhook_path)
-            await stopping.wait()
-        finally:
-            server.stop()
-            await server.close_all_connections()
-            await application.stop()
+        server.listen(settings.port)
+    except OSError as error:
+        raise ConfigError(f"Cannot listen on PORT {settings.port}: {error.strerror}.") from None
+    try:
+        await application.bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret,
+                                          allowed_updates=allowed_updates)
+        log.info("Taking updates on port %s, path /%s", settings.port, settings.webhook_path)
+        yield
     finally:
-        await application.shutdown()
-        await application.post_shutdown(application)
+        server.stop()
+        await server.close_all_connections()
 
 
 @tornado.web.stream_request_body

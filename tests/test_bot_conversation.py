@@ -260,3 +260,13 @@ def test_a_press_on_another_chat_s_message_with_the_same_id_does_not_act_on_the_
     answer = user.wait_for_reply(after=selfie(2).send(user), contains="Rate them")
     elsewhere = {**answer, "chat": {"id": -1001234, "type": "supergroup", "title": "Elsewhere"}}
     assert user.press_data(elsewhere, "fix")["text"] == texts.OLD_PHOTO
+
+
+def test_at_debug_level_the_log_holds_no_name_text_or_file_id(telegram, running_bot):
+    user = new_user(telegram, "Zebulonia")
+    agree(user)
+    user.wait_for_reply(after=user.send("my diary entry number 7731"))
+    user.wait_for_reply(after=selfie().send(user), contains="Rate them")
+    file_id = telegram.calls_to("getFile", None)[-1].params["file_id"]
+    log = running_bot.log_text()
+    assert "Zebulonia" not in log and "diary entry" not in log and f"'{file_id}'" not in log and file_id + '"' not in log

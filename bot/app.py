@@ -191,7 +191,7 @@ async def on_error(update: object, context: BotContext) -> None:
 def _action(update: Update) -> str:
     """What the user did, for the log: never the content of a message or a photo."""
     if update.callback_query:
-        return f"pressed {update.callback_query.data[:MAX_BUTTON_DATA]!r}"
+        return f"pressed {(update.callback_query.data or '')[:MAX_BUTTON_DATA]!r}"
     message = update.effective_message
     if message is None:
         return "no message"

@@ -56,7 +56,8 @@ async def photo(update: Update, context: BotContext) -> None:
     async with context.user_lock(user.user_id):
         user = await context.db.get_user(user.user_id)
         if user is None or not user.consent_given:  # withdrawn, or /forget, while the photo was being read
-            log.info("Photo of user %s dropped unanswered: consent withdrawn while it was read", update.effective_user.id)
+            log.info("Photo of user %s dropped unanswered: consent withdrawn while it was read",
+                     update.effective_user.id)
             return
         await _answer(message, context, user, faces, model_version)
 

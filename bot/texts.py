@@ -64,9 +64,9 @@ WRONG_FILE_TYPE = ("I can only read images, and that file is {kind}. Send your s
                    "or WebP image file.")
 FILE_TOO_BIG = ("That file is {size:.1f} MB: too big for me. Please send a photo of " + str(MAX_PHOTO_MB)
                 + " MB or less (sending it as a photo rather than a file shrinks it).")
-FILE_TOO_BIG_TO_DOWNLOAD = ("That file is too big for me: Telegram lets me fetch files of up to 20 MB, and I read photos of "
-                            "up to " + str(MAX_PHOTO_MB) + " MB. Please send it as a photo rather than a file: that "
-                            "shrinks it.")
+FILE_TOO_BIG_TO_DOWNLOAD = ("That file is too big for me: Telegram lets me fetch files of up to 20 MB, and I read "
+                            "photos of up to " + str(MAX_PHOTO_MB) + " MB. Please send it as a photo rather than a "
+                            "file: that shrinks it.")
 DOWNLOAD_FAILED = "I couldn't fetch that photo from Telegram. 📡 Please send it again in a moment."
 SLOW_DOWN = ("Whoa, that's a lot of photos! 😅 I can read {limit} a minute per person, so please wait a moment "
              "before sending the next one.")

@@ -198,7 +198,8 @@ async def test_a_file_at_schema_3_is_upgraded_and_then_never_reuses_a_deleted_su
     for _ in range(3):
         connection.execute("INSERT INTO suggestions (user_id, song_id, emotion, mode, created_at, model_version) "
                            "VALUES (7, 1, 'sad', 'lift', '2026-01-02', '1.0')")
-    connection.execute("INSERT INTO ratings (suggestion_id, user_id, thumbs_up, rated_at) VALUES (3, 7, 1, '2026-01-02')")
+    connection.execute("INSERT INTO ratings (suggestion_id, user_id, thumbs_up, rated_at) "
+                       "VALUES (3, 7, 1, '2026-01-02')")
     connection.close()
 
     database = await Database.open(path)

@@ -12,6 +12,7 @@ server the tests use (tests/bot_api_server.py), nothing mocked.
 
 import argparse
 import json
+import socket
 import subprocess
 import sys
 import tempfile
@@ -48,38 +49,39 @@ def concurrent_writers(folder: Path, users: int, photos: int, imports: int, song
                                   str(csv_path)], cwd=REPO, capture_output=True, text=True)
             (import_runs if run.returncode == 0 else import_failures).append(run.stderr[-300:])
 
-    people = [new_user(telegram, f"Bench{number}") for number in range(users)]
-    for person in people:
-        agree(person)
-    importers = [threading.Thread(target=keep_importing, args=(number,)) for number in range(imports)]
-    for importer in importers:
-        importer.start()
-    while imports and not (import_runs or import_failures):  # every importer is writing once one has finished
-        time.sleep(0.5)
-
-    def send_photos(number: int) -> list[str]:
+    def send_photos(person) -> list[str]:
         outcomes = []
         for photo in range(photos):
-            sent = selfie((number + photo) % 8).send(people[number])
+            sent = selfie(photo % 8).send(person)
             try:
-                answer = people[number].wait_for_reply(after=sent, timeout=ANSWER_TIMEOUT)["text"]
+                answer = person.wait_for_reply(after=sent, timeout=ANSWER_TIMEOUT)["text"]
                 outcomes.append("failed" if answer == texts.SORRY else "answered")
             except AssertionError:
                 outcomes.append("unanswered")
         return outcomes
 
-    started = time.perf_counter()
+    importers = [threading.Thread(target=keep_importing, args=(number,)) for number in range(imports)]
     try:
+        people = [new_user(telegram, f"Bench{number}") for number in range(users)]
+        for person in people:
+            agree(person)
+        for importer in importers:
+            importer.start()
+        while imports and not (import_runs or import_failures):  # every importer is writing once one has finished
+            time.sleep(0.5)
+        started = time.perf_counter()
         with ThreadPoolExecutor(users) as pool:
-            outcomes = [outcome for per_user in pool.map(send_photos, range(users)) for outcome in per_user]
+            outcomes = [outcome for per_user in pool.map(send_photos, people) for outcome in per_user]
+        seconds = time.perf_counter() - started
     finally:
         writing.clear()
         for importer in importers:
-            importer.join()
+            if importer.is_alive():
+                importer.join()
         bot.stop()
         telegram.stop()
     return {"photos": len(outcomes), "answered": outcomes.count("answered"), "failed": outcomes.count("failed"),
-            "unanswered": outcomes.count("unanswered"), "seconds": round(time.perf_counter() - started, 1),
+            "unanswered": outcomes.count("unanswered"), "seconds": round(seconds, 1),
             "imports_done": len(import_runs), "imports_failed": len(import_failures),
             "database_locked_in_log": bot.log_text().count("database is locked")}
 
@@ -87,7 +89,9 @@ def concurrent_writers(folder: Path, users: int, photos: int, imports: int, song
 def webhook_memory(folder: Path, posts: int, post_mb: int) -> dict:
     """The bot's peak memory before and after `posts` parallel unauthenticated POSTs of `post_mb` MB."""
     telegram = BotApiServer(TOKEN).start()
-    port = 18000 + int(time.time()) % 1000
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     bot = start_bot(telegram, folder, LOG_LEVEL="INFO", WEBHOOK_URL="https://moodtunes.example.org/hook",
                     PORT=str(port))
     before = _peak_mb(bot.process.pid)

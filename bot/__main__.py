@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bot.app import run
 from bot.config import ConfigError, Settings
+from bot.i18n import DEFAULT_LANGUAGE, translator
 from bot.live_model import LiveModel
 from bot.logs import configure_logging
 from bot.replies import describe_mood, read_mood
@@ -83,7 +84,7 @@ async def suggest(settings: Settings, image: Path, mode: str, as_json: bool) -> 
                        "year": s.song.year, "links": s.song.links} for s in suggestions],
         }, indent=2, ensure_ascii=False))
         return 0
-    print(_plain(describe_mood(reading, len(faces))), f"(model {model_version})\n")
+    print(_plain(describe_mood(translator(DEFAULT_LANGUAGE), reading, len(faces))), f"(model {model_version})\n")
     for number, suggestion in enumerate(suggestions, start=1):
         song = suggestion.song
         print(f"{number}. {song.title} by {song.artist}" + (f" ({song.year})" if song.year else ""))

@@ -1,34 +1,38 @@
-"""Handlers for everything about the user rather than a photo: greeting, consent, mode, privacy, /forget, /stats."""
+"""Handlers for everything about the user rather than a photo: greeting, consent, language, mode, privacy, /moods,
+/forget, /stats."""
 
 import html
+from datetime import datetime, timezone
 
 from telegram import Update
 
-from bot import keyboards, texts
+from bot import i18n, keyboards, texts
 from bot.context import BotContext, consented_user, show
+from bot.mood_chart import draw_mood_chart, first_day, journal_caption
 from bot.replies import stats_text
 from db import User
 
 
 async def start(update: Update, context: BotContext) -> None:
-    """Greet the user, say what happens to photos, and ask for consent (unless already given)."""
+    """Greet the user, say what happens to photos, and ask for consent and their age (unless already given)."""
     user = await context.db.get_user(update.effective_user.id)
     name = html.escape(update.effective_user.first_name)
     if user is not None and user.consent_given:
-        await update.effective_message.reply_text(texts.WELCOME_BACK.format(name=name))
+        await update.effective_message.reply_text(context.tr(texts.WELCOME_BACK, name=name))
     else:
-        await update.effective_message.reply_text(texts.GREETING.format(name=name),
-                                                  reply_markup=keyboards.consent_buttons())
+        age = context.settings.consent_min_age
+        await update.effective_message.reply_text(context.tr(texts.GREETING, name=name, age=age),
+                                                  reply_markup=keyboards.consent_buttons(context.tr, age))
 
 
 async def help_command(update: Update, context: BotContext) -> None:
     """Explain how to use the bot and list the commands."""
-    await update.effective_message.reply_text(texts.HELP)
+    await update.effective_message.reply_text(context.tr(texts.HELP))
 
 
 async def privacy(update: Update, context: BotContext) -> None:
     """Explain what is stored, for how long, and how to erase it."""
-    await update.effective_message.reply_text(texts.PRIVACY)
+    await update.effective_message.reply_text(context.tr(texts.PRIVACY))
 
 
 async def answer_consent(update: Update, context: BotContext) -> None:
@@ -36,14 +40,15 @@ async def answer_consent(update: Update, context: BotContext) -> None:
     query = update.callback_query
     given = query.data == "consent:yes"
     await _set_consent(update, context, given)
-    await query.answer("Thank you!" if given else "Okay.")
-    await show(query, texts.CONSENT_GIVEN if given else texts.CONSENT_DECLINED)
+    await query.answer(context.tr(texts.THANK_YOU if given else texts.OKAY))
+    await show(query, context.tr(texts.CONSENT_GIVEN if given else texts.CONSENT_DECLINED))
 
 
 async def consent_command(update: Update, context: BotContext) -> None:
     """Show whether and when the user consented, with buttons to change it and to donate face crops."""
     user = await context.db.get_user(update.effective_user.id)
-    await update.effective_message.reply_text(texts.consent_text(user), reply_markup=keyboards.consent_settings(user))
+    await update.effective_message.reply_text(texts.consent_text(context.tr, user),
+                                              reply_markup=_consent_settings(context, user))
 
 
 async def change_consent(update: Update, context: BotContext) -> None:
@@ -51,9 +56,10 @@ async def change_consent(update: Update, context: BotContext) -> None:
     query = update.callback_query
     given = query.data == "consent:give"
     user = await _set_consent(update, context, given)
-    await query.answer("Consent given." if given else "Consent withdrawn.")
-    text = texts.consent_text(user) if given else f"{texts.CONSENT_WITHDRAWN}\n\n{texts.consent_text(user)}"
-    await show(query, text, keyboards.consent_settings(user))
+    await query.answer(context.tr(texts.CONSENT_GIVEN_SHORT if given else texts.CONSENT_WITHDRAWN_SHORT))
+    text = texts.consent_text(context.tr, user)
+    await show(query, text if given else f"{context.tr(texts.CONSENT_WITHDRAWN)}\n\n{text}",
+               _consent_settings(context, user))
 
 
 async def change_donation(update: Update, context: BotContext) -> None:
@@ -65,15 +71,32 @@ async def change_donation(update: Update, context: BotContext) -> None:
     user = await context.db.set_donation(update.effective_user.id, donate)
     if not donate:
         context.forget_photos()
-    await query.answer("Thank you for helping me learn!" if donate else "Donation off; your crops are deleted.")
-    await show(query, texts.consent_text(user), keyboards.consent_settings(user))
+    await query.answer(context.tr(texts.DONATION_ON if donate else texts.DONATION_OFF))
+    await show(query, texts.consent_text(context.tr, user), _consent_settings(context, user))
+
+
+async def language_command(update: Update, context: BotContext) -> None:
+    """Offer the languages the bot speaks, the current one ticked."""
+    await update.effective_message.reply_text(context.tr(texts.LANGUAGE_QUESTION),
+                                              reply_markup=keyboards.language_buttons(context.tr.language))
+
+
+async def change_language(update: Update, context: BotContext) -> None:
+    """Store the chosen language with the user, and answer in it from this very message on."""
+    query = update.callback_query
+    language = query.data.removeprefix("language:")
+    await context.db.set_language(update.effective_user.id, language)
+    context.tr = i18n.translator(language)
+    await query.answer(context.tr(texts.LANGUAGE_CHOSEN))
+    await show(query, context.tr(texts.LANGUAGE_CHOSEN), keyboards.language_buttons(language))
 
 
 async def mode_command(update: Update, context: BotContext) -> None:
     """Show the song mode (match or lift the mood) with buttons to switch it."""
     user = await consented_user(update, context)
     if user is not None:
-        await update.effective_message.reply_text(texts.mode_text(user.mode), reply_markup=keyboards.mode_buttons(user.mode))
+        await update.effective_message.reply_text(texts.mode_text(context.tr, user.mode),
+                                                  reply_markup=keyboards.mode_buttons(context.tr, user.mode))
 
 
 async def change_mode(update: Update, context: BotContext) -> None:
@@ -84,16 +107,28 @@ async def change_mode(update: Update, context: BotContext) -> None:
         return
     mode = query.data.removeprefix("mode:")
     if mode == user.mode:
-        await query.answer("That's already your mode.")
+        await query.answer(context.tr(texts.MODE_ALREADY))
         return
     user = await context.db.set_mode(user.user_id, mode)
-    await query.answer("Mode changed.")
-    await show(query, texts.mode_text(user.mode), keyboards.mode_buttons(user.mode))
+    await query.answer(context.tr(texts.MODE_CHANGED))
+    await show(query, texts.mode_text(context.tr, user.mode), keyboards.mode_buttons(context.tr, user.mode))
+
+
+async def moods(update: Update, context: BotContext) -> None:
+    """A picture of the user's moods over the last weeks (read and corrected) and the songs they liked most."""
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    journal = await context.db.mood_journal(update.effective_user.id, first_day(today))
+    if journal.empty:
+        await update.effective_message.reply_text(context.tr(texts.NO_MOODS_YET))
+        return
+    await update.effective_message.reply_photo(draw_mood_chart(journal, today),
+                                               caption=journal_caption(context.tr, journal, today))
 
 
 async def forget_command(update: Update, context: BotContext) -> None:
     """Ask for confirmation before deleting everything about the user."""
-    await update.effective_message.reply_text(texts.FORGET_QUESTION, reply_markup=keyboards.forget_buttons())
+    await update.effective_message.reply_text(context.tr(texts.FORGET_QUESTION),
+                                              reply_markup=keyboards.forget_buttons(context.tr))
 
 
 async def answer_forget(update: Update, context: BotContext) -> None:
@@ -101,23 +136,26 @@ async def answer_forget(update: Update, context: BotContext) -> None:
     query = update.callback_query
     if query.data != "forget:yes":
         await query.answer()
-        await show(query, texts.FORGET_CANCELLED)
+        await show(query, context.tr(texts.FORGET_CANCELLED))
         return
     async with context.user_lock(update.effective_user.id):  # a photo being read now is dropped, not answered
         deleted = await context.db.forget_user(update.effective_user.id)
         context.user_data.clear()
         context.limiter.forget(update.effective_user.id)
-    rows = sum(deleted.values())
-    await query.answer("Everything about you is deleted.")
-    await show(query, texts.FORGET_DONE.format(rows=f"{rows} record{'' if rows == 1 else 's'}"))
+    await query.answer(context.tr(texts.FORGET_CONFIRMED))
+    await show(query, texts.forget_done(context.tr, sum(deleted.values())))
 
 
 async def stats(update: Update, context: BotContext) -> None:
     """Show admins the key production figures."""
     if update.effective_user.id not in context.settings.admin_user_ids:
-        await update.effective_message.reply_text(texts.ADMINS_ONLY)
+        await update.effective_message.reply_text(context.tr(texts.ADMINS_ONLY))
         return
     await update.effective_message.reply_text(stats_text(await context.db.stats(), context.model.version))
+
+
+def _consent_settings(context: BotContext, user: User | None):
+    return keyboards.consent_settings(context.tr, user, context.settings.consent_min_age)
 
 
 async def _set_consent(update: Update, context: BotContext, given: bool) -> User | None:

@@ -21,9 +21,9 @@ from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, Appli
                           CallbackQueryHandler, CommandHandler, ContextTypes, Defaults, MessageHandler, TypeHandler,
                           filters)
 
-from bot import account, selfie, texts, webhook
+from bot import account, i18n, selfie, texts, webhook
 from bot.config import ConfigError, Settings
-from bot.context import BotContext
+from bot.context import BotContext, choose_language
 from bot.live_model import LiveModel
 from bot.ratelimit import RateLimiter
 from db import Database
@@ -49,6 +49,7 @@ def build_application(settings: Settings, model: LiveModel) -> Application:
         .build()
     )
     application.bot_data.update(settings=settings, model=model, limiter=RateLimiter(settings.photos_per_minute))
+    application.add_handler(TypeHandler(Update, choose_language), group=-2)  # before any handler below
     application.add_handler(TypeHandler(Update, drop_unanswerable), group=-1)
     application.add_handlers([
         CommandHandler("start", account.start),
@@ -56,6 +57,8 @@ def build_application(settings: Settings, model: LiveModel) -> Application:
         CommandHandler("privacy", account.privacy),
         CommandHandler("consent", account.consent_command),
         CommandHandler("mode", account.mode_command),
+        CommandHandler("language", account.language_command),
+        CommandHandler("moods", account.moods),
         CommandHandler("forget", account.forget_command),
         CommandHandler("stats", account.stats),
         MessageHandler(filters.PHOTO | filters.Document.IMAGE, selfie.photo),
@@ -65,10 +68,12 @@ def build_application(settings: Settings, model: LiveModel) -> Application:
         CallbackQueryHandler(account.change_consent, pattern=r"^consent:(give|withdraw)$"),
         CallbackQueryHandler(account.change_donation, pattern=r"^donate:(on|off)$"),
         CallbackQueryHandler(account.change_mode, pattern=r"^mode:(match|lift)$"),
+        CallbackQueryHandler(account.change_language, pattern=rf"^language:({'|'.join(i18n.LANGUAGES)})$"),
         CallbackQueryHandler(account.answer_forget, pattern=r"^forget:(yes|no)$"),
         CallbackQueryHandler(selfie.rate, pattern=r"^rate:\d{1,18}:(up|down)$"),  # 18 digits fit SQLite's integer
         CallbackQueryHandler(selfie.open_mood_picker, pattern=r"^fix$"),
         CallbackQueryHandler(selfie.close_mood_picker, pattern=r"^fix:cancel$"),
+        CallbackQueryHandler(selfie.skip_mood, pattern=r"^fix:skip$"),
         CallbackQueryHandler(selfie.pick_mood, pattern=r"^mood:\w+$"),
         CallbackQueryHandler(unknown_button),
     ])
@@ -132,18 +137,27 @@ async def open_services(application: Application) -> None:
         raise ConfigError(f"Cannot use the database {settings.database_path} (DATABASE_PATH): "
                           f"{_first_line(error)}") from None
     log.info("Database open at %s", settings.database_path)
-    commands = [BotCommand(name, description) for name, description in texts.COMMANDS.items()]
-    await application.bot.set_my_commands(commands)
-    admin_commands = commands + [BotCommand(name, description) for name, description in texts.ADMIN_COMMANDS.items()]
-    for admin_id in settings.admin_user_ids:
-        try:
-            await application.bot.set_my_commands(admin_commands, scope=BotCommandScopeChat(admin_id))
-        except TelegramError as error:  # the admin has not talked to the bot yet: /stats still works when typed
-            log.warning("Could not show /stats in the menu of admin %s: %s", admin_id, error)
+    await publish_command_menus(application.bot, settings.admin_user_ids)
     model: LiveModel = application.bot_data["model"]
     loop = asyncio.get_running_loop()
     if hasattr(signal, "SIGHUP"):
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, model.reload_if_changed, True))
+
+
+async def publish_command_menus(bot, admin_user_ids: frozenset[int]) -> None:
+    """The command menu in every shipped language (English for all others), and with /stats for admins."""
+    for language in i18n.LANGUAGES:
+        tr = i18n.translator(language)
+        code = None if language == i18n.DEFAULT_LANGUAGE else i18n.menu_language_code(language)
+        commands = [BotCommand(name, tr(description)) for name, description in texts.COMMANDS.items()]
+        await bot.set_my_commands(commands, language_code=code)
+        admin_commands = commands + [BotCommand(name, tr(description))
+                                     for name, description in texts.ADMIN_COMMANDS.items()]
+        for admin_id in admin_user_ids:
+            try:
+                await bot.set_my_commands(admin_commands, scope=BotCommandScopeChat(admin_id), language_code=code)
+            except TelegramError as error:  # the admin has not talked to the bot yet: /stats still works when typed
+                log.warning("Could not show /stats in the menu of admin %s: %s", admin_id, error)
 
 
 async def close_services(application: Application) -> None:
@@ -168,7 +182,7 @@ async def drop_unanswerable(update: Update, context: BotContext) -> None:
 
 async def unknown_button(update: Update, context: BotContext) -> None:
     """Answer a press on a button this version of the bot no longer knows."""
-    await update.callback_query.answer("This button is out of date. Send /help to see what I can do.")
+    await update.callback_query.answer(context.tr(texts.OUT_OF_DATE_BUTTON))
 
 
 async def on_error(update: object, context: BotContext) -> None:
@@ -179,11 +193,14 @@ async def on_error(update: object, context: BotContext) -> None:
     log.error("Error handling update %s (%s) from user %s in chat %s", update.update_id, _action(update),
               update.effective_user and update.effective_user.id, update.effective_chat and update.effective_chat.id,
               exc_info=context.error)
+    # In the language of the user's Telegram app: the database, where a chosen language is kept, may be what failed.
+    telegram_language = update.effective_user.language_code if update.effective_user else None
+    sorry = i18n.translator(i18n.language_of(telegram_language))(texts.SORRY)
     try:
         if update.callback_query:
-            await update.callback_query.answer(texts.SORRY, show_alert=True)
+            await update.callback_query.answer(sorry, show_alert=True)
         elif update.effective_message:
-            await update.effective_message.reply_text(texts.SORRY)
+            await update.effective_message.reply_text(sorry)
     except TelegramError as error:
         log.warning("Could not apologise for update %s either: %s", update.update_id, error)
 

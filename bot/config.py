@@ -33,6 +33,7 @@ class Settings:
     admin_user_ids: frozenset[int] = frozenset()
     photos_per_minute: int = 6
     model_check_seconds: float = 30.0
+    consent_min_age: int = 16  # the age of digital consent users confirm (GDPR's default; 13-16 by country)
 
     @property
     def bot_api_url(self) -> str:
@@ -82,6 +83,7 @@ class Settings:
             admin_user_ids=_user_ids(environ.get("ADMIN_USER_IDS", "")),
             photos_per_minute=_number(environ, "RATE_LIMIT_PHOTOS_PER_MINUTE", 6, int),
             model_check_seconds=_number(environ, "MODEL_CHECK_SECONDS", 30.0, float),
+            consent_min_age=_number(environ, "CONSENT_MIN_AGE", cls.consent_min_age, int),
         )
 
 

@@ -1,5 +1,5 @@
-"""What every handler has at hand: the database, the model, the rate limit and the settings, plus the little
-the bot remembers in memory between a selfie's answer and the user's correction of it.
+"""What every handler has at hand: the database, the model, the rate limit, the settings and the user's language,
+plus the little the bot remembers in memory between a selfie's answer and the user's correction of it.
 """
 
 import asyncio
@@ -11,7 +11,7 @@ from telegram import CallbackQuery, InlineKeyboardMarkup, MaybeInaccessibleMessa
 from telegram.error import BadRequest
 from telegram.ext import CallbackContext, ExtBot
 
-from bot import keyboards, texts
+from bot import i18n, keyboards, texts
 from bot.config import Settings
 from bot.live_model import LiveModel
 from bot.ratelimit import RateLimiter
@@ -32,7 +32,10 @@ class ReadPhoto:
 
 
 class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
-    """The callback context with the bot's services as attributes."""
+    """The callback context with the bot's services as attributes, and `tr`: the bot's texts in the user's language
+    (set by `choose_language` before any handler runs; English until then)."""
+
+    tr: i18n.Translator = i18n.translator(i18n.DEFAULT_LANGUAGE)
 
     @property
     def db(self) -> Database:
@@ -77,15 +80,27 @@ class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
         self.user_data.pop("photos", None)
 
 
+async def choose_language(update: Update, context: BotContext) -> None:
+    """Before every handler: speak the language the user chose with /language, or else their Telegram app's."""
+    telegram_user = update.effective_user
+    if telegram_user is None:
+        return
+    user = await context.db.get_user(telegram_user.id)
+    chosen = user.language if user is not None else None
+    context.tr = i18n.translator(chosen or i18n.language_of(telegram_user.language_code))
+
+
 async def consented_user(update: Update, context: BotContext) -> User | None:
     """The user if they have given consent; otherwise a reminder (with the consent buttons) and None."""
     user = await context.db.get_user(update.effective_user.id)
     if user is not None and user.consent_given:
         return user
     if update.callback_query:
-        await update.callback_query.answer("Please give your consent first: /consent", show_alert=True)
+        await update.callback_query.answer(context.tr(texts.CONSENT_FIRST), show_alert=True)
     elif context.limiter.first_refusal(update.effective_user.id):  # a flood of photos gets one reminder
-        await update.effective_message.reply_text(texts.CONSENT_NEEDED, reply_markup=keyboards.consent_buttons())
+        age = context.settings.consent_min_age
+        await update.effective_message.reply_text(context.tr(texts.CONSENT_NEEDED, age=age),
+                                                  reply_markup=keyboards.consent_buttons(context.tr, age))
     return None
 
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
+from bot.i18n import N_, Translator
 from model.preprocess import LABELS
 
 # Below UNSURE_BELOW the bot names the runner-up too; below CANT_TELL_BELOW it says honestly that it cannot
@@ -16,10 +17,12 @@ UNSURE_BELOW = 0.55
 CANT_TELL_BELOW = 0.30
 
 EMOJI = {"angry": "😠", "disgust": "🤢", "fear": "😨", "happy": "😊", "sad": "😢", "surprise": "😮", "neutral": "😐"}
-ADJECTIVE = {"angry": "angry", "disgust": "disgusted", "fear": "scared", "happy": "happy", "sad": "sad",
-             "surprise": "surprised", "neutral": "calm"}
-MODE_HEADINGS = {"match": "Songs that match your mood:", "lift": "Songs to lift your mood:"}
-MODE_NAMES = {"match": "🎯 Match my mood", "lift": "🌤 Lift my mood"}
+# Nouns, not adjectives: the bot says what a face shows ("I read sadness in this face"), never what a person is.
+EMOTION_NAMES = {"angry": N_("anger"), "disgust": N_("disgust"), "fear": N_("fear"), "happy": N_("happiness"),
+                 "sad": N_("sadness"), "surprise": N_("surprise"), "neutral": N_("calm")}
+MODE_HEADINGS = {"match": N_("Songs that match your mood:"), "lift": N_("Songs to lift your mood:")}
+MODE_NAMES = {"match": N_("🎯 Match my mood"), "lift": N_("🌤 Lift my mood")}
+RATE_THEM = N_("Rate them with 👍 or 👎: it helps me learn.")
 
 
 @dataclass(frozen=True)
@@ -50,60 +53,72 @@ def one_hot(emotion: str) -> dict[str, float]:
     return {label: float(label == emotion) for label in LABELS}
 
 
-def mood_name(emotion: str) -> str:
-    """The emotion as the user reads it, e.g. "<b>scared</b> 😨"."""
-    return f"<b>{ADJECTIVE[emotion]}</b> {EMOJI[emotion]}"
+def mood_name(tr: Translator, emotion: str) -> str:
+    """The emotion as the user reads it, e.g. "<b>fear</b> 😨"."""
+    return f"<b>{tr(EMOTION_NAMES[emotion])}</b> {EMOJI[emotion]}"
 
 
-def confidence_words(confidence: float) -> str:
+def confidence_words(tr: Translator, confidence: float) -> str:
     """How sure the bot is, in words a person would use."""
     if confidence >= 0.85:
-        return "I'm quite sure"
+        return tr(N_("I'm quite sure"))
     if confidence >= 0.70:
-        return "I'm fairly sure"
-    return "I think so"
+        return tr(N_("I'm fairly sure"))
+    return tr(N_("I think so"))
 
 
-def describe_mood(reading: MoodReading, faces_seen: int = 1) -> str:
-    """One or two sentences about the mood in the photo, honest about doubt."""
-    crowd = f"I see {faces_seen} faces, so I read the biggest one.\n" if faces_seen > 1 else ""
-    percent, runner_up_percent = round(100 * reading.confidence), round(100 * reading.runner_up_confidence)
+def describe_mood(tr: Translator, reading: MoodReading, faces_seen: int = 1) -> str:
+    """One or two sentences about the mood the face shows, honest about doubt."""
+    crowd = tr.ngettext("I see {count} face, so I read the biggest one.",
+                        "I see {count} faces, so I read the biggest one.", faces_seen) + "\n" if faces_seen > 1 else ""
+    percent, runner_up_percent = tr.percent(reading.confidence), tr.percent(reading.runner_up_confidence)
     if reading.verdict == "cant_tell":
-        return (f"{crowd}Honestly, I can't tell your mood from this photo: my best guess, "
-                f"{ADJECTIVE[reading.emotion]}, is only {percent}% likely. How do you feel?")
+        return crowd + tr(N_("Honestly, I can't read the mood in this face: my best guess, {mood}, is only "
+                             "{percent} likely. How do you feel?"),
+                          mood=tr(EMOTION_NAMES[reading.emotion]), percent=percent)
     if reading.verdict == "unsure":
-        return (f"{crowd}You might be {mood_name(reading.emotion)} ({percent}%), but I'm not sure: "
-                f"you could also be {mood_name(reading.runner_up)} ({runner_up_percent}%).")
-    return f"{crowd}You look {mood_name(reading.emotion)}: {confidence_words(reading.confidence)} ({percent}%)."
+        return crowd + tr(N_("This face might show {mood} ({percent}), but I'm not sure: it could also be "
+                             "{runner_up} ({runner_up_percent})."),
+                          mood=mood_name(tr, reading.emotion), percent=percent,
+                          runner_up=mood_name(tr, reading.runner_up), runner_up_percent=runner_up_percent)
+    return crowd + tr(N_("I read {mood} in this face: {sureness} ({percent})."),
+                      mood=mood_name(tr, reading.emotion), sureness=confidence_words(tr, reading.confidence),
+                      percent=percent)
 
 
-def song_lines(suggestions: Sequence) -> str:
+def song_lines(tr: Translator, suggestions: Sequence) -> str:
     """The songs as a numbered list, each with its links (db Suggestion objects, in order)."""
     lines = []
     for number, suggestion in enumerate(suggestions, start=1):
         song = suggestion.song
         year = f" ({song.year})" if song.year else ""
         links = " · ".join(f'<a href="{escape(url)}">{escape(site)}</a>' for site, url in song.links.items())
-        lines.append(f"{number}. <b>{escape(song.title)}</b> by {escape(song.artist)}{year}\n    {links}")
+        lines.append(f"{number}. {song_title(tr, song)}{year}\n    {links}")
     return "\n".join(lines)
 
 
-def result_text(reading: MoodReading, faces_seen: int, suggestions: Sequence, mode: str) -> str:
+def song_title(tr: Translator, song) -> str:
+    """"<b>Title</b> by Artist", catalogue text escaped."""
+    return tr(N_("<b>{title}</b> by {artist}"), title=escape(song.title), artist=escape(song.artist))
+
+
+def result_text(tr: Translator, reading: MoodReading, faces_seen: int, suggestions: Sequence, mode: str) -> str:
     """The whole answer to a selfie: mood, then songs to rate (or a question when the bot can't tell)."""
-    mood = describe_mood(reading, faces_seen)
+    mood = describe_mood(tr, reading, faces_seen)
     if not suggestions:
         return mood
-    return f"{mood}\n\n{MODE_HEADINGS[mode]}\n{song_lines(suggestions)}\n\nRate them with 👍 or 👎: it helps me learn."
+    return f"{mood}\n\n{tr(MODE_HEADINGS[mode])}\n{song_lines(tr, suggestions)}\n\n{tr(RATE_THEM)}"
 
 
-def corrected_text(emotion: str, suggestions: Sequence, mode: str) -> str:
+def corrected_text(tr: Translator, emotion: str, suggestions: Sequence, mode: str) -> str:
     """The answer once the user has told the bot their mood."""
-    return (f"Thanks for telling me! You feel {mood_name(emotion)}; I've noted it.\n\n"
-            f"{MODE_HEADINGS[mode]}\n{song_lines(suggestions)}\n\nRate them with 👍 or 👎: it helps me learn.")
+    thanks = tr(N_("Thanks for telling me! I've noted {mood}."), mood=mood_name(tr, emotion))
+    return f"{thanks}\n\n{tr(MODE_HEADINGS[mode])}\n{song_lines(tr, suggestions)}\n\n{tr(RATE_THEM)}"
 
 
 def stats_text(stats: Mapping, model_version: str) -> str:
-    """The admin's /stats: the model in use and the database's production figures, one per line."""
+    """The admin's /stats: the model in use and the database's production figures, one per line (the database's
+    own names, in English: it is an operator's view)."""
     return f"<b>MoodTunes stats</b>\nmodel: {escape(model_version)}\n" + "\n".join(_stat_lines(stats, indent=""))
 
 

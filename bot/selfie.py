@@ -15,6 +15,7 @@ from telegram.error import BadRequest, TelegramError
 
 from bot import keyboards, texts
 from bot.context import BotContext, ReadPhoto, consented_user, show
+from bot.i18n import N_
 from bot.replies import corrected_text, one_hot, read_mood, result_text
 from db import User
 from model import ImageError
@@ -34,14 +35,15 @@ async def photo(update: Update, context: BotContext) -> None:
         return
     if not context.limiter.allow(user.user_id):
         if context.limiter.first_refusal(user.user_id):  # a flood is answered once
-            await message.reply_text(texts.SLOW_DOWN.format(limit=context.limiter.limit))
+            await message.reply_text(context.tr(texts.SLOW_DOWN, limit=context.limiter.limit))
         return
     attachment = message.photo[-1] if message.photo else message.document
     if (attachment.file_size or 0) > MAX_PHOTO_BYTES:
-        await message.reply_text(texts.FILE_TOO_BIG.format(size=_megabytes(attachment.file_size)))
+        await message.reply_text(context.tr(texts.FILE_TOO_BIG, size=_megabytes(attachment.file_size),
+                                            limit=texts.MAX_PHOTO_MB))
         return
     await message.reply_chat_action(ChatAction.TYPING)
-    photo_bytes = await _download(attachment, message, user.user_id)
+    photo_bytes = await _download(attachment, message, context)
     if photo_bytes is None:
         return
     try:
@@ -49,7 +51,7 @@ async def photo(update: Update, context: BotContext) -> None:
             None, context.model.analyze, photo_bytes)
     except ImageError as error:
         log.info("Unreadable image from user %s: %s", user.user_id, error.kind)
-        await message.reply_text(html.escape(str(error), quote=False))
+        await message.reply_text(context.tr(texts.IMAGE_PROBLEMS.get(error.kind, texts.IMAGE_PROBLEMS["not_image"])))
         return
     finally:
         del photo_bytes  # the photo leaves memory as soon as it has been read
@@ -65,38 +67,40 @@ async def photo(update: Update, context: BotContext) -> None:
 async def _answer(message: Message, context: BotContext, user: User, faces: list, model_version: str) -> None:
     """Store the reading and suggestions for a read photo and send them (the user's lock is held)."""
     if not faces:
-        await message.reply_text(texts.NO_FACE)
+        await message.reply_text(context.tr(texts.NO_FACE))
         return
     face, reading = faces[0], read_mood(faces[0].probabilities)
     await context.db.record_reading(user.user_id, face.probabilities, model_version)
     if reading.verdict == "cant_tell":
-        suggestions, buttons = [], keyboards.mood_picker(with_cancel=False)
+        suggestions, buttons = [], keyboards.mood_picker(context.tr, correcting=False)
     else:
         suggestions = await context.db.recommend(user.user_id, face.probabilities, user.mode, n=SONGS_PER_ANSWER,
                                                  model_version=model_version, emotion=reading.emotion)
-        buttons = keyboards.song_buttons([suggestion.suggestion_id for suggestion in suggestions])
-    answer = await message.reply_text(result_text(reading, len(faces), suggestions, user.mode), reply_markup=buttons)
+        buttons = keyboards.song_buttons(context.tr, [suggestion.suggestion_id for suggestion in suggestions])
+    answer = await message.reply_text(result_text(context.tr, reading, len(faces), suggestions, user.mode),
+                                      reply_markup=buttons)
     context.remember_photo(answer, ReadPhoto(
         predicted=face.emotion, probabilities=dict(face.probabilities), model_version=model_version,
         face48=face.face48.tobytes() if user.donate_crops else None,
         song_buttons=buttons if suggestions else None))
 
 
-async def _download(attachment: PhotoSize | Document, message: Message, user_id: int) -> bytes | None:
+async def _download(attachment: PhotoSize | Document, message: Message, context: BotContext) -> bytes | None:
     """The photo's bytes, in memory; None (the user told what happened) when Telegram cannot hand it over."""
     try:
         photo_bytes = bytes(await (await attachment.get_file()).download_as_bytearray())
     except BadRequest as error:
         if "too big" not in error.message.lower():
             raise
-        await message.reply_text(texts.FILE_TOO_BIG_TO_DOWNLOAD)
+        await message.reply_text(context.tr(texts.FILE_TOO_BIG_TO_DOWNLOAD, limit=texts.MAX_PHOTO_MB))
         return None
     except TelegramError as error:
-        log.warning("Could not download the photo of user %s: %s", user_id, error)
-        await message.reply_text(texts.DOWNLOAD_FAILED)
+        log.warning("Could not download the photo of user %s: %s", message.from_user.id, error)
+        await message.reply_text(context.tr(texts.DOWNLOAD_FAILED))
         return None
     if len(photo_bytes) > MAX_PHOTO_BYTES:  # Telegram did not say how big it was
-        await message.reply_text(texts.FILE_TOO_BIG.format(size=_megabytes(len(photo_bytes))))
+        await message.reply_text(context.tr(texts.FILE_TOO_BIG, size=_megabytes(len(photo_bytes)),
+                                            limit=texts.MAX_PHOTO_MB))
         return None
     return photo_bytes
 
@@ -109,13 +113,14 @@ def _megabytes(size: int) -> float:
 async def wrong_file(update: Update, context: BotContext) -> None:
     """Explain that only images can be read, naming the kind of file that was sent."""
     document = update.effective_message.document
-    kind = f"of type {html.escape(document.mime_type)}" if document.mime_type else "of a type I don't know"
-    await update.effective_message.reply_text(texts.WRONG_FILE_TYPE.format(kind=kind))
+    answer = (context.tr(texts.WRONG_FILE_TYPE, kind=html.escape(document.mime_type)) if document.mime_type
+              else context.tr(texts.WRONG_FILE_UNKNOWN_TYPE))
+    await update.effective_message.reply_text(answer)
 
 
 async def other_message(update: Update, context: BotContext) -> None:
     """Point the user to selfies and /help."""
-    await update.effective_message.reply_text(texts.OTHER_MESSAGE)
+    await update.effective_message.reply_text(context.tr(texts.OTHER_MESSAGE))
 
 
 async def rate(update: Update, context: BotContext) -> None:
@@ -129,10 +134,10 @@ async def rate(update: Update, context: BotContext) -> None:
         try:
             await context.db.rate(user.user_id, suggestion_id, thumbs_up)
         except LookupError:
-            await query.answer(texts.SUGGESTION_GONE, show_alert=True)
+            await query.answer(context.tr(texts.SUGGESTION_GONE), show_alert=True)
             return
     # Stored before it is acknowledged: an answered press is a saved rating, even if the bot stops right now.
-    await query.answer("Saved 👍, thanks!" if thumbs_up else "Saved 👎, thanks!")
+    await query.answer(context.tr(N_("Saved 👍, thanks!") if thumbs_up else N_("Saved 👎, thanks!")))
     if isinstance(query.message, Message) and query.message.reply_markup:
         ticked = keyboards.with_rating(query.message.reply_markup, suggestion_id, thumbs_up)
         if ticked != query.message.reply_markup:
@@ -144,10 +149,10 @@ async def open_mood_picker(update: Update, context: BotContext) -> None:
     query = update.callback_query
     read = context.recall_photo(query.message)
     if read is None:
-        await query.answer(texts.OLD_PHOTO, show_alert=True)
+        await query.answer(context.tr(texts.OLD_PHOTO), show_alert=True)
         return
-    await query.answer("Which one is it?")
-    await show(query, buttons=keyboards.mood_picker(label for label in LABELS if label != read.predicted))
+    await query.answer(context.tr(N_("Which one is it?")))
+    await show(query, buttons=keyboards.mood_picker(context.tr, (label for label in LABELS if label != read.predicted)))
 
 
 async def close_mood_picker(update: Update, context: BotContext) -> None:
@@ -157,6 +162,14 @@ async def close_mood_picker(update: Update, context: BotContext) -> None:
     await query.answer()
     if read is not None and read.song_buttons is not None:
         await show(query, buttons=read.song_buttons)
+
+
+async def skip_mood(update: Update, context: BotContext) -> None:
+    """Leave the "how do you feel?" question unanswered: nothing more is stored, the photo is forgotten."""
+    query = update.callback_query
+    context.drop_photo(query.message)
+    await query.answer()
+    await show(query, context.tr(texts.SKIPPED))
 
 
 async def pick_mood(update: Update, context: BotContext) -> None:
@@ -169,13 +182,14 @@ async def pick_mood(update: Update, context: BotContext) -> None:
         emotion = query.data.removeprefix("mood:")
         read = context.recall_photo(query.message)
         if read is None or emotion not in LABELS:
-            await query.answer(texts.OLD_PHOTO, show_alert=True)
+            await query.answer(context.tr(texts.OLD_PHOTO), show_alert=True)
             return
         context.drop_photo(query.message)
         await context.db.record_emotion_feedback(user.user_id, read.predicted, emotion, read.probabilities,
                                                  read.model_version, read.face48 if user.donate_crops else None)
         suggestions = await context.db.recommend(user.user_id, one_hot(emotion), user.mode, n=SONGS_PER_ANSWER,
                                                  model_version=read.model_version, emotion=emotion)
-        await query.answer("Thanks, noted!")
-        await show(query, corrected_text(emotion, suggestions, user.mode),
-                   keyboards.song_buttons([suggestion.suggestion_id for suggestion in suggestions], with_fix=False))
+        await query.answer(context.tr(N_("Thanks, noted!")))
+        await show(query, corrected_text(context.tr, emotion, suggestions, user.mode),
+                   keyboards.song_buttons(context.tr, [suggestion.suggestion_id for suggestion in suggestions],
+                                          with_fix=False))

@@ -11,8 +11,8 @@ database.py (every query the bot makes). `python -m db --help` lists the command
 
 from pathlib import Path
 
-from db.database import Database, DonatedCrop, Song, Suggestion, User
+from db.database import Database, DonatedCrop, MoodEntry, MoodJournal, Song, Suggestion, User
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "data" / "moodtunes.sqlite3"
 
-__all__ = ["DEFAULT_PATH", "Database", "DonatedCrop", "Song", "Suggestion", "User"]
+__all__ = ["DEFAULT_PATH", "Database", "DonatedCrop", "MoodEntry", "MoodJournal", "Song", "Suggestion", "User"]

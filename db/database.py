@@ -38,6 +38,7 @@ class User:
     consent_at: datetime | None  # when consent was last given or withdrawn
     donate_crops: bool
     mode: str  # "match" or "lift"
+    language: str | None = None  # chosen with /language; None: follow the Telegram app
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,29 @@ class DonatedCrop:
     face48: bytes  # 48x48 uint8 grayscale, row-major
     model_version: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class MoodEntry:
+    """One point of a user's mood journal: what the model read in a photo, or what the user said instead."""
+
+    at: datetime
+    emotion: str  # read, or corrected / picked by the user
+    corrected_from: str | None = None  # for a correction: what the model had read
+
+
+@dataclass(frozen=True)
+class MoodJournal:
+    """What /moods draws: the user's moods since a day, and the songs they liked most."""
+
+    since: datetime
+    readings: list[MoodEntry]
+    corrections: list[MoodEntry]
+    liked_songs: list[Song]
+
+    @property
+    def empty(self) -> bool:
+        return not self.readings and not self.corrections
 
 
 def prepare_file(path: Path) -> None:
@@ -122,7 +146,7 @@ class Database:
     # ----- users and consent -----
 
     async def get_user(self, user_id: int) -> User | None:
-        row = await self._one("SELECT user_id, consent_given, consent_at, donate_crops, mode FROM users "
+        row = await self._one("SELECT user_id, consent_given, consent_at, donate_crops, mode, language FROM users "
                               "WHERE user_id = ?", user_id)
         return _user(row) if row else None
 
@@ -153,6 +177,14 @@ class Database:
             await db.execute("UPDATE users SET mode = ? WHERE user_id = ?", (mode, user_id))
         return await self.get_user(user_id)
 
+    async def set_language(self, user_id: int, language: str) -> User:
+        """Store the language the user chose (with a row of its own: the choice can come before consent)."""
+        async with self._transaction() as db:
+            await db.execute("INSERT INTO users (user_id, language, created_at) VALUES (?, ?, ?) "
+                             "ON CONFLICT (user_id) DO UPDATE SET language = excluded.language",
+                             (user_id, language, _now()))
+        return await self.get_user(user_id)
+
     async def forget_user(self, user_id: int) -> dict[str, int]:
         """Delete every row about the user (their ratings leave the song scores too); rows deleted per table.
 
@@ -175,7 +207,8 @@ class Database:
     # ----- photos, songs and ratings -----
 
     async def record_reading(self, user_id: int, probabilities: Mapping[str, float], model_version: str) -> int:
-        """Note that a photo of the user was read (its top emotion only), for production statistics."""
+        """Note that a photo of the user was read (its top emotion, confidence and time only): the production
+        statistics and the user's /moods journal."""
         emotion = max(probabilities, key=probabilities.get)
         async with self._transaction() as db:
             cursor = await db.execute(
@@ -282,6 +315,23 @@ class Database:
         return [DonatedCrop(row[0], row[1], row[2], bytes(row[3]), row[4], datetime.fromisoformat(row[5]))
                 for row in rows]
 
+    async def mood_journal(self, user_id: int, since: datetime, liked: int = 3) -> MoodJournal:
+        """The user's moods read and corrected since `since`, and their `liked` most liked songs (most 👍 first)."""
+        start = since.astimezone(timezone.utc).isoformat(timespec="seconds")
+        readings = await self._all("SELECT created_at, emotion FROM readings WHERE user_id = ? AND created_at >= ? "
+                                   "ORDER BY created_at", user_id, start,
+                                   map_row=lambda row: MoodEntry(datetime.fromisoformat(row[0]), row[1]))
+        corrections = await self._all(
+            "SELECT created_at, corrected, predicted FROM emotion_feedback WHERE user_id = ? AND created_at >= ? "
+            "ORDER BY created_at", user_id, start,
+            map_row=lambda row: MoodEntry(datetime.fromisoformat(row[0]), row[1], row[2]))
+        liked_ids = [song_id for (song_id,) in await self._all(
+            "SELECT s.song_id FROM ratings r JOIN suggestions s USING (suggestion_id) "
+            "WHERE r.user_id = ? AND r.thumbs_up = 1 GROUP BY s.song_id ORDER BY COUNT(*) DESC, MAX(r.rated_at) DESC "
+            "LIMIT ?", user_id, liked)]
+        songs = await self.songs(liked_ids)
+        return MoodJournal(since, readings, corrections, [songs[song_id] for song_id in liked_ids if song_id in songs])
+
     # ----- learning and statistics -----
 
     async def recompute_song_scores(self) -> int:
@@ -306,7 +356,9 @@ class Database:
         where, params = ("WHERE model_version = ?", (model_version,)) if model_version else ("", ())
         readings = dict(await self._all(f"SELECT emotion, COUNT(*) FROM readings {where} GROUP BY emotion",
                                         *params, map_row=tuple))
-        corrections = dict(await self._all(f"SELECT predicted, COUNT(*) FROM emotion_feedback {where} "
+        # A "can't tell" the user settles with the model's own top guess is feedback, not a correction.
+        corrected = f"{where} AND corrected != predicted" if where else "WHERE corrected != predicted"
+        corrections = dict(await self._all(f"SELECT predicted, COUNT(*) FROM emotion_feedback {corrected} "
                                            f"GROUP BY predicted", *params, map_row=tuple))
         versions = dict(await self._all("SELECT model_version, COUNT(*) FROM readings GROUP BY model_version",
                                         map_row=tuple))
@@ -405,7 +457,7 @@ async def _count_rating(db: aiosqlite.Connection, song_id: int, emotion: str, th
 def _user(row: tuple) -> User:
     return User(user_id=row[0], consent_given=bool(row[1]),
                 consent_at=datetime.fromisoformat(row[2]) if row[2] else None,
-                donate_crops=bool(row[3]), mode=row[4])
+                donate_crops=bool(row[3]), mode=row[4], language=row[5])
 
 
 def _now() -> str:

@@ -94,7 +94,11 @@ MIGRATIONS = (
     CREATE INDEX song_scores_by_liking ON song_scores (emotion, (ups + 1.0) / (ups + downs + 2.0) DESC)
         WHERE ups > downs;
     """,
-    # 4: suggestion ids are never reused, so a button under an old message can never rate a later song
+    # 4: the language the user chose with /language (NULL: the one their Telegram app is set to).
+    """
+    ALTER TABLE users ADD COLUMN language TEXT;
+    """,
+    # 5: suggestion ids are never reused, so a button under an old message can never rate a later song
     # (AUTOINCREMENT needs the table rebuilt, SQLite's 12-step recipe; foreign keys are off while migrating).
     """
     CREATE TABLE suggestions_new (

@@ -1,8 +1,9 @@
 """A Telegram Bot API server on 127.0.0.1 for the bot's tests, and Telegram users who talk to the bot through it.
 
 It speaks the Bot API's HTTP protocol (https://core.telegram.org/bots/api) as far as MoodTunes uses it: the
-bot long-polls `getUpdates`, sends and edits messages, answers callback queries, fetches files with `getFile`
-and downloads them from `/file/bot<token>/<path>`. Like Telegram it refuses what Telegram refuses (a wrong
+bot long-polls `getUpdates`, sends and edits messages, uploads photos (multipart/form-data), answers callback
+queries, publishes command menus (per scope and language), fetches files with `getFile` and downloads them from
+`/file/bot<token>/<path>`. Like Telegram it refuses what Telegram refuses (a wrong
 token, malformed HTML, an edit that changes nothing, a callback query answered twice, a file over 20 MB), so a
 bot that passes here does not trip over those in production. Every call is recorded so tests can check what
 users saw. The server runs in a thread; tests drive it synchronously through `TelegramUser`.
@@ -11,6 +12,9 @@ users saw. The server runs in a thread; tests drive it synchronously through `Te
 import itertools
 import json
 import re
+import struct
+from email.parser import BytesParser
+from email.policy import HTTP
 import threading
 import time
 import urllib.error
@@ -23,7 +27,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 BOT_USER = {"id": 7000000001, "is_bot": True, "first_name": "MoodTunes", "username": "moodtunes_test_bot",
             "can_join_groups": False, "can_read_all_group_messages": False, "supports_inline_queries": False}
 TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile refuses bigger files
-STRING_PARAMETERS = {"text", "callback_query_id", "file_id", "parse_mode", "action", "url", "secret_token"}
+STRING_PARAMETERS = {"text", "caption", "callback_query_id", "file_id", "parse_mode", "action", "url", "secret_token",
+                     "language_code"}
+PHOTO_CAPTION_LIMIT = 1024
 HTML_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre", "tg-spoiler",
              "span", "blockquote", "tg-emoji"}
 
@@ -101,6 +107,18 @@ class BotApiServer:
         with self._changed:
             return [message for (chat, _), message in sorted(self.messages.items()) if chat == chat_id]
 
+    def file_content(self, file_id: str) -> bytes:
+        """What was stored under a file id: an upload by a user, or a photo the bot sent."""
+        with self._changed:
+            return self._files[file_id][1]
+
+    def command_menus(self) -> dict[tuple[int | None, str | None], list[tuple[str, str]]]:
+        """The command menus the bot published, as (chat id of the scope, language code) -> [(command, description)],
+        the last call for each winning, as on Telegram."""
+        return {(call.params.get("scope", {}).get("chat_id"), call.params.get("language_code") or None):
+                [(command["command"], command["description"]) for command in call.params["commands"]]
+                for call in self.calls_to("setMyCommands")}
+
     def wait_until(self, condition, timeout: float = 20.0, what: str = "the bot"):
         """Wait for `condition()` to return something truthy, and return it."""
         deadline = time.monotonic() + timeout
@@ -114,15 +132,15 @@ class BotApiServer:
                     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
                 self._changed.wait(min(left, 0.5))
 
-    def user(self, user_id: int, first_name: str = "Alex") -> "TelegramUser":
-        return TelegramUser(self, user_id, first_name)
+    def user(self, user_id: int, first_name: str = "Alex", language_code: str = "en") -> "TelegramUser":
+        return TelegramUser(self, user_id, first_name, language_code)
 
     # ----- what users do -----
 
     def add_file(self, content: bytes, extension: str, declared_size: int | None = None) -> dict:
         """Store an uploaded file and return its file_id, file_unique_id and file_size (its real size, or
         `declared_size`; none at all for 0: the field is optional, and getFile still refuses a file too big)."""
-        with self._changed:
+        with self._changed:  # re-entrant: _sendPhoto calls it holding the lock
             number = next(self._file_ids)
             file_id = f"file-{number}"
             size = len(content) if declared_size is None else declared_size
@@ -246,6 +264,25 @@ class BotApiServer:
     def _sendChatAction(self, params):
         return True
 
+    def _sendPhoto(self, params):
+        photo = params.get("photo")
+        if not isinstance(photo, bytes) or not photo:
+            raise ApiError(400, "Bad Request: there is no photo in the request")
+        caption = params.get("caption", "")
+        if len(caption) > PHOTO_CAPTION_LIMIT:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        if caption:
+            _check_text({**params, "text": caption})
+        if not photo.startswith(b"\x89PNG\r\n\x1a\n"):  # the only kind the bot sends; its size is in the header
+            raise ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED")
+        width, height = struct.unpack(">II", photo[16:24])
+        chat_id = params["chat_id"]
+        stored = {**self.add_file(photo, ".png"), "width": width, "height": height}
+        message = {"message_id": self.next_message_id(chat_id), "date": int(time.time()), "from": BOT_USER,
+                   "chat": {"id": chat_id, "type": "private"}, "photo": [stored], "caption": caption}
+        self.messages[(chat_id, message["message_id"])] = message
+        return message
+
     def _sendMessage(self, params):
         _check_text(params)
         chat_id = params["chat_id"]
@@ -303,10 +340,12 @@ class TelegramUser:
     server: BotApiServer
     user_id: int
     first_name: str = "Alex"
+    language_code: str = "en"  # what the user's Telegram app is set to, sent with everything they do
 
     @property
     def profile(self) -> dict:
-        return {"id": self.user_id, "is_bot": False, "first_name": self.first_name, "language_code": "en"}
+        return {"id": self.user_id, "is_bot": False, "first_name": self.first_name,
+                "language_code": self.language_code}
 
     def send(self, text: str) -> int:
         """Type a message or a command. Like the other send methods, returns the message's id: the bot's
@@ -347,10 +386,12 @@ class TelegramUser:
                                       what=f"an answer to the press of {data!r}")
 
     def wait_for_reply(self, after: int = 0, contains: str = "", timeout: float = 20.0) -> dict:
-        """The first bot message in this chat with an id above `after` whose text contains `contains`."""
+        """The first bot message in this chat with an id above `after` whose text (or photo caption) contains
+        `contains`."""
         def reply():
             return next((message for message in self.server.chat(self.user_id)
-                         if message["message_id"] > after and contains in message["text"]), None)
+                         if message["message_id"] > after and contains in message.get("text", message.get("caption"))),
+                        None)
         return self.server.wait_until(reply, timeout, what=f"a reply to user {self.user_id} with {contains!r}")
 
     def wait_for_replies(self, after: int, count: int, timeout: float = 30.0) -> list[dict]:
@@ -431,6 +472,19 @@ def _decode(params: dict[str, str]) -> dict:
     return decoded
 
 
+def _multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
+    """A multipart/form-data body (how files are uploaded): its plain fields, and its files as bytes."""
+    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    fields, files = {}, {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if part.get_filename() is not None:
+            files[name] = part.get_payload(decode=True)
+        else:
+            fields[name] = part.get_payload(decode=True).decode()
+    return fields, files
+
+
 def _handler_for(server: BotApiServer):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -453,11 +507,16 @@ def _handler_for(server: BotApiServer):
                     raise ApiError(401, "Unauthorized") if path.startswith(("/bot", "/file/bot")) \
                         else ApiError(404, "Not Found")
                 params = dict(parse_qsl(url.query))
-                if self.headers.get("Content-Type", "").startswith("application/json"):
+                content_type = self.headers.get("Content-Type", "")
+                uploads = {}
+                if content_type.startswith("application/json"):
                     params.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in json.loads(body).items()})
+                elif content_type.startswith("multipart/form-data"):
+                    fields, uploads = _multipart(content_type, body)
+                    params.update(fields)
                 else:
                     params.update(parse_qsl(body.decode()))
-                result = server.call(path[len(method_prefix):], _decode(params))
+                result = server.call(path[len(method_prefix):], {**_decode(params), **uploads})
                 self._reply(200, json.dumps({"ok": True, "result": result}).encode())
             except ApiError as error:
                 answer = {"ok": False, "error_code": error.code, "description": error.description}

@@ -50,10 +50,16 @@ def test_admin_ids_and_limits_are_parsed():
     assert settings.photos_per_minute == 4 and settings.model_check_seconds == 0.5
 
 
+def test_the_consent_age_is_16_unless_configured():
+    assert Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN}).consent_min_age == 16
+    assert Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "CONSENT_MIN_AGE": "13"}).consent_min_age == 13
+
+
 @pytest.mark.parametrize("name, value, complaint", [
     ("ADMIN_USER_IDS", "alice", "ADMIN_USER_IDS"),
     ("PORT", "eighty", "PORT must be a number"),
     ("RATE_LIMIT_PHOTOS_PER_MINUTE", "0", "greater than zero"),
+    ("CONSENT_MIN_AGE", "sixteen", "CONSENT_MIN_AGE must be a number"),
     ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of"),
     ("WEBHOOK_URL", "http://example.org/hook", "https://"),
 ])

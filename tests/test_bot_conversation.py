@@ -7,6 +7,7 @@ from contextlib import contextmanager
 import pytest
 
 from bot import texts
+from bot.i18n import LANGUAGES, translator
 from bot_harness import ADMIN_ID, agree, group_photo, new_user, rows, rows_about, selfie, snapshot
 
 RATING_BUTTON = re.compile(r"^(✅ )?\d 👍$")
@@ -16,11 +17,16 @@ def rating_rows(message: dict) -> list[list[dict]]:
     return [row for row in message["reply_markup"]["inline_keyboard"] if RATING_BUTTON.match(row[0]["text"])]
 
 
-def test_the_bot_publishes_its_command_menu_on_start(telegram, running_bot):
-    menus = {call.params.get("scope", {}).get("chat_id"): [c["command"] for c in call.params["commands"]]
-             for call in telegram.calls_to("setMyCommands")}
-    assert menus[None] == ["start", "mode", "consent", "privacy", "forget", "help"]
-    assert menus[ADMIN_ID] == menus[None] + ["stats"]
+def test_the_bot_publishes_its_command_menu_on_start_in_every_language(telegram, running_bot):
+    menus = telegram.command_menus()
+    commands = ["start", "moods", "mode", "language", "consent", "privacy", "forget", "help"]
+    for language in LANGUAGES:
+        code = None if language == "en" else language.split("_")[0]  # Telegram menus take two-letter codes
+        descriptions = [translator(language)(texts.COMMANDS[command]) for command in commands]
+        assert menus[None, code] == list(zip(commands, descriptions))
+        assert [command for command, _ in menus[ADMIN_ID, code]] == commands + ["stats"]
+    assert menus[None, "pt"][0] == ("start", "Dizer oi e ver o que eu faço")
+    assert set(menus) == {(scope, code) for scope in (None, ADMIN_ID) for code in (None, "es", "pt", "ru", "de")}
 
 
 def test_a_selfie_gets_a_mood_and_songs_that_can_be_rated_and_re_rated(telegram, running_bot):

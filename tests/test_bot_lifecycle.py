@@ -229,3 +229,15 @@ def test_the_webhook_refuses_junk_and_oversized_bodies_in_one_log_line_each(tele
     assert_clean_log(bot)
     assert "JUNK" not in log and "CRITICAL" not in log and " ERROR " not in log and secret not in log
     assert log.count("Webhook refused") >= 4
+
+
+def test_the_consent_age_is_configurable(telegram, tmp_path):
+    bot = start_bot(telegram, tmp_path, CONSENT_MIN_AGE="13")
+    try:
+        user = new_user(telegram, language_code="de")
+        greeting = user.wait_for_reply(after=user.send("/start"))
+        assert "MoodTunes ist für Menschen ab 13 Jahren." in greeting["text"]
+        assert greeting["reply_markup"]["inline_keyboard"][0][0]["text"] == "✅ Einverstanden, ich bin mindestens 13"
+    finally:
+        assert bot.stop() == 0
+    assert_clean_log(bot)

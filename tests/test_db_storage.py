@@ -4,6 +4,7 @@ import asyncio
 import sqlite3
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -64,6 +65,55 @@ async def test_an_old_file_is_upgraded_in_place_and_keeps_its_rows(tmp_path):
     with sqlite3.connect(path) as connection:
         assert schema.schema_version(connection) == schema.LATEST_VERSION
         assert connection.execute("SELECT thumbs_up FROM ratings WHERE suggestion_id = 1").fetchall() == [(1,)]
+
+
+async def test_a_file_of_schema_3_gains_the_language_choice_and_keeps_its_users(tmp_path):
+    path = tmp_path / "v3.sqlite3"
+    connection = schema.connect(path)
+    schema.migrate(connection, target=3)
+    connection.execute("INSERT INTO users (user_id, consent_given, consent_at, mode, created_at) "
+                       "VALUES (7, 1, '2026-01-02T03:04:05+00:00', 'lift', '2026-01-02T03:04:05+00:00')")
+    connection.close()
+
+    async with await Database.open(path) as database:
+        user = await database.get_user(7)
+        assert (user.consent_given, user.mode, user.language) == (True, "lift", None)
+        assert (await database.set_language(7, "pt_BR")).language == "pt_BR"
+    with sqlite3.connect(path) as connection:
+        assert schema.schema_version(connection) == schema.LATEST_VERSION == 5
+
+
+async def test_a_language_chosen_before_consent_implies_no_consent_and_forget_erases_it(database):
+    user = await database.set_language(9, "ru")
+    assert (user.language, user.consent_given, user.consent_at) == ("ru", False, None)
+    assert (await database.set_consent(9, True)).language == "ru", "consent keeps the choice"
+    await database.forget_user(9)
+    assert await database.get_user(9) is None
+
+
+async def test_the_mood_journal_holds_the_user_s_recent_readings_corrections_and_best_liked_songs(database, tmp_path):
+    for user_id in (1, 2):
+        await consenting_user(database, user_id)
+        await database.record_reading(user_id, SAD, "1.0")
+    await database.record_emotion_feedback(1, "sad", "neutral", SAD, "1.0")
+    songs = await database.recommend(1, SAD, "match")
+    for suggestion, thumbs_up in zip(songs, (True, False, True)):
+        await database.rate(1, suggestion.suggestion_id, thumbs_up)
+    again = await database.recommend(1, SAD, "lift")
+    await database.rate(1, again[0].suggestion_id, True)
+    with sqlite3.connect(tmp_path / "moodtunes.sqlite3") as connection:  # a reading from long ago
+        connection.execute("INSERT INTO readings (user_id, emotion, confidence, model_version, created_at) "
+                           "VALUES (1, 'happy', 0.9, '1.0', '2020-01-01T00:00:00+00:00')")
+    since = datetime.now(timezone.utc) - timedelta(weeks=4)
+
+    journal = await database.mood_journal(1, since)
+
+    assert [entry.emotion for entry in journal.readings] == ["sad"], "only the user's, only since the day"
+    assert [(entry.corrected_from, entry.emotion) for entry in journal.corrections] == [("sad", "neutral")]
+    liked = {songs[0].song.song_id, songs[2].song.song_id, again[0].song.song_id}
+    assert {song.song_id for song in journal.liked_songs} == liked and not journal.empty
+    await database.forget_user(1)
+    assert (await database.mood_journal(1, since)).empty
 
 
 async def test_a_file_from_a_newer_version_of_the_bot_is_refused_untouched(tmp_path):
@@ -188,10 +238,10 @@ async def test_stats_of_one_model_version_count_only_its_readings_and_correction
     assert newer["readings_per_model_version"] == everything["readings_per_model_version"] == {"1.0": 1, "1.1": 2}
 
 
-async def test_a_file_at_schema_3_is_upgraded_and_then_never_reuses_a_deleted_suggestion_id(tmp_path):
-    path = tmp_path / "v3.sqlite3"
+async def test_a_file_at_schema_4_is_upgraded_and_then_never_reuses_a_deleted_suggestion_id(tmp_path):
+    path = tmp_path / "v4.sqlite3"
     connection = schema.connect(path)
-    schema.migrate(connection, target=3)
+    schema.migrate(connection, target=4)
     connection.execute("INSERT INTO users (user_id, consent_given, created_at) VALUES (7, 1, '2026-01-02')")
     connection.execute("INSERT INTO songs (title, artist, valence, energy, links, source, title_key, artist_key) "
                        "VALUES ('Old Song', 'Old Band', 0.5, 0.5, '{}', 'v1', 'old song', 'old band')")

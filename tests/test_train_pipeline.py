@@ -1,31 +1,40 @@
 """Training end to end on a few real FER2013 rows: train, calibrate, export, evaluate through LiteRT."""
 
+import asyncio
 import gzip
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from db import Database
 from model.preprocess import LABELS
 from train import evaluate
 from train.__main__ import main as train_main
+from train.data import FERPLUS_VOTES_FILE
 from train.export import fit_temperature
+from train.retrain import main as retrain_main
 
 FER2013 = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013" / "fer2013_train_publictest.csv.gz"
+FERPLUS = FER2013.parent / FERPLUS_VOTES_FILE
 
 
 @pytest.fixture(scope="module")
 def few_fer_rows(tmp_path_factory) -> Path:
-    """140 Training rows spread over the file (sorted by emotion: this spans all 7) and 35 PublicTest rows."""
-    with gzip.open(FER2013, "rt") as source:
-        header = next(source)
-        rows = list(source)
-    training = [row for row in rows if row.rstrip().endswith(",Training")][::205][:140]
-    public = [row for row in rows if row.rstrip().endswith(",PublicTest")][:35]
-    path = tmp_path_factory.mktemp("fer") / "few.csv"
-    path.write_text(header + "".join(training + public))
-    return path
+    """140 Training rows spread over the file (sorted by emotion: this spans all 7) and 35 PublicTest rows, with
+    their FER+ votes in a file of the expected name beside them."""
+    with gzip.open(FER2013, "rt") as source, gzip.open(FERPLUS, "rt") as votes:
+        header, votes_header = next(source), next(votes)
+        rows = list(zip(source, votes))
+    training = [row for row in rows if row[0].rstrip().endswith(",Training")][::205][:140]
+    public = [row for row in rows if row[0].rstrip().endswith(",PublicTest")][:35]
+    folder = tmp_path_factory.mktemp("fer")
+    (folder / "few.csv").write_text(header + "".join(faces for faces, _ in training + public))
+    with gzip.open(folder / FERPLUS_VOTES_FILE, "wt") as out:
+        out.write(votes_header + "".join(counts for _, counts in training + public))
+    return folder / "few.csv"
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +51,13 @@ def test_training_exports_float_and_int8_models_with_metadata(trained):
     assert metadata["version"] == "test-1"
     assert metadata["input"]["height"] == metadata["input"]["width"] == 48
     assert metadata["temperature"] > 0
-    assert metadata["training_data"]["train_faces"] == 140
+    seen = metadata["training_data"]
+    assert seen["train_faces"] + seen["validation_faces"] <= 140, "Training faces, part of them held out"
+    assert seen["validation_faces"] > 0 and "FER+" in seen["dataset"]
     assert 0 <= metadata["metrics"]["accuracy"] <= 1
+    assert metadata["metrics"]["split"] == "PublicTest" and metadata["metrics"]["labels"] == "ferplus"
     assert set(metadata["metrics"]["recall"]) == set(LABELS)
+    assert set(metadata["metrics"]["by_labels"]) == {"fer2013", "ferplus"}
     assert (trained / "emotion.tflite").stat().st_size < (trained / "emotion_float.tflite").stat().st_size
 
 
@@ -70,6 +83,18 @@ def test_evaluate_json_reports_every_promised_field(trained, few_fer_rows, capsy
     assert report["n"] == 35
     assert np.array(report["confusion_matrix"]).sum() == 35
     assert set(report["per_class"]["disgust"]) == {"precision", "recall", "f1", "support"}
+
+
+def test_evaluate_judges_against_the_crowd_majority_and_counts_the_faces_it_sets_aside(trained, few_fer_rows,
+                                                                                        capsys):
+    assert evaluate.main(["--data", str(few_fer_rows), "--usage", "PublicTest", "--labels", "ferplus",
+                          "--model", str(trained / "emotion.tflite"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["label_source"] == "ferplus"
+    assert report["n"] + sum(report["set_aside"].values()) == 35
+    assert set(report["by_labels"]) == {"fer2013", "ferplus"}
+    assert report["by_labels"]["fer2013"]["n"] == 35
+    assert report["by_labels"]["ferplus"]["accuracy"] == report["accuracy"]
 
 
 def test_evaluate_prints_a_table_and_writes_a_confusion_plot(trained, few_fer_rows, tmp_path, capsys):
@@ -114,3 +139,20 @@ def test_the_evaluation_says_how_often_each_confidence_band_is_right():
     assert bands[(0.85, 1.0)] == {"from": 0.85, "to": 1.0, "share": 0.5, "accuracy": 0.5}
     assert bands[(0.30, 0.55)]["accuracy"] == 1.0 and bands[(0.0, 0.30)]["share"] == 0.25
     assert bands[(0.55, 0.70)]["accuracy"] is None
+
+
+def test_a_retrain_from_feedback_starts_from_the_exported_network_with_crowd_labels(trained, few_fer_rows, tmp_path):
+    database = tmp_path / "moodtunes.sqlite3"
+    asyncio.run(create_database(database))
+    out = shutil.copytree(trained, tmp_path / "model")
+    assert retrain_main(["--db", str(database), "--data", str(few_fer_rows), "--out", str(out),
+                         "--workdir", str(tmp_path / "runs"), "--epochs", "1", "--version", "test-retrain"]) == 0
+    candidate = json.loads((tmp_path / "runs" / "test-retrain" / "emotion.json").read_text())
+    assert "FER+" in candidate["training_data"]["dataset"]
+    assert candidate["training_data"]["validation_split"].startswith("held-out")
+    assert json.loads((tmp_path / "runs" / "test-retrain" / "comparison.json").read_text())["current"]["n"] > 0
+
+
+async def create_database(path: Path) -> None:
+    async with await Database.open(path):
+        pass

@@ -11,10 +11,14 @@ import numpy as np
 import pytest
 
 from db import Database
+from model.fer_photos import read_fer_faces
 from model.preprocess import LABELS
 from test_train_retrain import band_model, export_model, write_band_csv  # tests/ is on sys.path, as for bot_harness
 from train import evaluate
-from train.report import main, reliability
+from train.data import FaceSet
+from train.evaluate import reliability
+from train.photo_sets import build
+from train.report import main, wilson_interval
 
 FEAR, SAD = LABELS.index("fear"), LABELS.index("sad")
 HAPPY_MOSTLY = {label: 0.02 for label in LABELS} | {"happy": 0.88}
@@ -49,6 +53,7 @@ async def fill_database(path, with_production_data: bool):
         for probabilities in [HAPPY_MOSTLY] * 3 + [{**HAPPY_MOSTLY, "happy": 0.02, "sad": 0.88}]:
             await database.record_reading(user, probabilities, "report-1")
         await database.record_emotion_feedback(user, "happy", "sad", HAPPY_MOSTLY, "report-1")
+        await database.record_emotion_feedback(user, "happy", "happy", HAPPY_MOSTLY, "report-1")  # "can't tell"
         for _ in range(5):
             await database.record_reading(user, HAPPY_MOSTLY, "report-0")
         for _ in range(2):
@@ -65,8 +70,8 @@ async def fill_database(path, with_production_data: bool):
 def test_the_report_renders_with_an_empty_database(lab, tmp_path):
     page = render(lab, asyncio.run(fill_database(tmp_path / "empty.sqlite3", False)), tmp_path / "out")
     assert "No production data yet" in page and "No ratings yet" in page
-    assert page.count("<section>") == 6 and page.count("How to read it.") == 6 and page.count("What it shows.") == 6
-    assert page.count('<img src="data:image/png;base64,') == 4  # lab figures, and FER2013's shares alone
+    assert page.count("<section>") == 7 and page.count("How to read it.") == 7 and page.count("What it shows.") == 7
+    assert page.count('<img src="data:image/png;base64,') == 4  # lab figures, and the training shares alone
 
 
 def test_the_report_is_one_self_contained_page(lab, tmp_path):
@@ -80,6 +85,21 @@ def test_the_report_points_out_the_emotion_the_model_gets_wrong(lab, tmp_path):
     assert "fear worst (recall 0%)" in page
     assert "100% of fear faces are read as sad" in page
     assert "Model version report-1" in page
+    assert "does not say where its confidence was tuned" in page, "calibration fitted where? the page says"
+
+
+def test_the_report_compares_with_always_answering_the_most_common_emotion(lab, tmp_path):
+    page = render(lab, asyncio.run(fill_database(tmp_path / "empty.sqlite3", False)), tmp_path / "out")
+    assert "Always answering angry, the most common emotion of these faces, would be right 17% of the time" in page
+    assert "Only this model version&#x27;s photos are counted" in page
+
+
+def test_a_rate_from_few_faces_gets_a_wide_interval_and_one_from_many_a_narrow_one():
+    low, high = wilson_interval(3, 6)
+    assert low < 0.2 and high > 0.8
+    low, high = wilson_interval(500, 1000)
+    assert high - low < 0.07
+    assert wilson_interval(0, 0) is None
 
 
 def test_the_report_shows_production_shares_corrections_and_thumbs_up_rates(lab, tmp_path):
@@ -107,3 +127,15 @@ def test_reliability_bins_give_the_same_calibration_error_as_train_evaluate():
     assert counts.sum() == 500
     ece = float(np.sum(counts * np.abs(confidence - accuracy)) / counts.sum())
     assert ece == pytest.approx(evaluate.expected_calibration_error(labels, probabilities))
+
+
+def test_whole_photo_sets_get_a_section_with_their_groups(lab, tmp_path):
+    faces = np.concatenate([read_fer_faces(1, emotion=label) for label in range(len(LABELS))])
+    scenes = tmp_path / "scenes"
+    build(FaceSet(faces, np.arange(len(LABELS)), np.array(["PublicTest"] * len(LABELS))), scenes, 7, seed=1)
+    database = asyncio.run(fill_database(tmp_path / "empty.sqlite3", False))
+    assert main(["--db", str(database), "--data", str(lab["data"]), "--model", str(lab["model"]),
+                 "--out", str(tmp_path / "out"), "--photos", str(scenes)]) == 0
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "Whole photos: scenes" in page and "7 photos: a face was found in" in page
+    assert "lighting = " in page and "same faces as tight crops" in page

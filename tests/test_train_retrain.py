@@ -20,6 +20,7 @@ import pytest
 from db import Database, DonatedCrop
 from model import EmotionModel
 from model.preprocess import INPUT_SIZE, LABELS, face_to_input
+from train.data import FaceSet, holdout_split
 from train.export import export
 from train.network import build_model, reader
 from train.retrain import compare, load_donated_crops, main, split_by_user, write_atomically
@@ -40,11 +41,21 @@ def band_face(label: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def write_band_csv(path: Path, train_per_class: int = 20, test_per_class: int = 6) -> Path:
-    """A FER2013-layout CSV of band faces: Training has every emotion, PublicTest every one but disgust."""
+    """A FER2013-layout CSV of band faces, judged by their FER2013 labels (`--labels fer2013` below).
+
+    The retrain holds out part of Training by image; every disgust row is one image, and one that stays on the
+    training side, so the held-out faces show every emotion but disgust.
+    """
     rng = np.random.default_rng(0)
+    disgust = band_face(LABELS.index("disgust"), rng)
+    while holdout_split(FaceSet(disgust[None], np.zeros(1, np.int64), np.array(["Training"])),
+                        FaceSet(np.zeros((0, INPUT_SIZE, INPUT_SIZE), np.uint8), np.zeros(0, np.int64),
+                                np.array([])), share=0.1)[0].faces.size == 0:
+        disgust = band_face(LABELS.index("disgust"), rng)
     rows = [(label, "Training") for label in range(len(LABELS)) for _ in range(train_per_class)]
     rows += [(LABELS.index(name), "PublicTest") for name in TESTED for _ in range(test_per_class)]
-    lines = [f"{label},{' '.join(map(str, band_face(label, rng).ravel()))},{usage}" for label, usage in rows]
+    faces = [disgust if LABELS[label] == "disgust" else band_face(label, rng) for label, _ in rows]
+    lines = [f"{label},{' '.join(map(str, face.ravel()))},{usage}" for (label, usage), face in zip(rows, faces)]
     path.write_text("emotion,pixels,Usage\n" + "\n".join(lines) + "\n")
     return path
 
@@ -106,7 +117,7 @@ def world(tmp_path_factory) -> dict[str, Path]:
 
 
 def retrain(world, out: Path, workdir: Path, version: str) -> int:
-    return main(["--db", str(world["db"]), "--data", str(world["data"]), "--out", str(out),
+    return main(["--db", str(world["db"]), "--data", str(world["data"]), "--labels", "fer2013", "--out", str(out),
                  "--from", str(world["start"]), "--workdir", str(workdir), "--epochs", "1", "--batch-size", "32",
                  "--min-holdout-crops", "10", "--version", version])
 
@@ -155,9 +166,11 @@ def test_promoted_metadata_records_what_data_it_saw_but_no_user(promoted):
     assert donated["donors"] == len(DONORS)
     assert sum(donated["class_counts"].values()) == donated["used_for_training"]
     assert donated["first_day"] == donated["last_day"] == datetime.now(timezone.utc).date().isoformat()
-    assert seen["fer2013_train_faces"] == 7 * 20
-    assert seen["train_faces"] == 7 * 20 + donated["used_for_training"]
-    assert seen["validation_split"] == "PublicTest + held-out donated crops"
+    held_out_fer_faces = seen["validation_faces"] - donated["held_out"]
+    assert 0 < held_out_fer_faces < 7 * 20 / 4, "about a tenth of Training is held out"
+    assert seen["fer2013_train_faces"] == 7 * 20 - held_out_fer_faces
+    assert seen["train_faces"] == seen["fer2013_train_faces"] + donated["used_for_training"]
+    assert seen["validation_split"] == "held-out 10% of Training + held-out donated crops"
     assert metadata["metrics"]["split"] == seen["validation_split"]
     everything = " ".join(path.read_text() for path in promoted.rglob("*.json"))
     assert not any(str(user) in everything for user in DONORS + (NOT_DONATING, WITHDREW))
@@ -182,7 +195,7 @@ def test_a_candidate_worse_than_the_current_model_is_refused_and_nothing_changes
 
 def test_the_next_retrain_starts_from_the_promoted_candidate_without_being_told(world, promoted, tmp_path):
     out = shutil.copytree(promoted, tmp_path / "model")
-    assert main(["--db", str(world["db"]), "--data", str(world["data"]), "--out", str(out),
+    assert main(["--db", str(world["db"]), "--data", str(world["data"]), "--labels", "fer2013", "--out", str(out),
                  "--workdir", str(tmp_path / "runs"), "--epochs", "1", "--min-holdout-crops", "10",
                  "--version", "3.0.0"]) == 0
     started = json.loads((tmp_path / "runs" / "3.0.0" / "emotion.json").read_text())["training_data"]

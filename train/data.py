@@ -5,10 +5,15 @@
 
 Both give the same `FaceSet`: uint8 faces (N, 48, 48), integer labels in `LABELS` order, and the split
 name of each row ("Training", "PublicTest", ...; the folder layout maps train -> Training, test -> PublicTest).
+
+FER+ crowd labels (Barsoum et al., 2016: ten taggers per face, `ferplus_votes_train_publictest.csv.gz`, row-aligned
+with the CSV) replace FER2013's single labels with `load_faces(..., labels="ferplus")`: the training target becomes
+the distribution of the votes over our seven classes, and the label the crowd majority (see `with_crowd_labels`).
 """
 
 import csv
 import gzip
+import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +23,17 @@ import numpy as np
 
 from model.preprocess import INPUT_SIZE, LABELS
 
+LABEL_SOURCES = ("ferplus", "fer2013")
+FERPLUS_VOTES_FILE = "ferplus_votes_train_publictest.csv.gz"
+FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown",
+                   "NF")
+# Where each of our labels is among FER+'s columns; contempt, unknown (tagger unsure) and NF (not a face) have no class.
+FERPLUS_COLUMN_OF_LABEL = np.array([FERPLUS_COLUMNS.index(name) for name in
+                                    ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")])
+# Labels of faces set aside when judging against the crowd majority: a tie for the most votes, or most votes on a
+# column that is none of our seven classes (contempt, unknown, not a face).
+TIED, NOT_OURS = -1, -2
+SET_ASIDE = {"tie": TIED, "contempt, unknown or not a face": NOT_OURS}
 FOLDER_SPLITS = {"train": "Training", "test": "PublicTest", "val": "PublicTest", "validation": "PublicTest"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -29,11 +45,17 @@ class DataError(ValueError):
 @dataclass(frozen=True)
 class FaceSet:
     faces: np.ndarray  # (N, 48, 48) uint8
-    labels: np.ndarray  # (N,) int64, index into LABELS
+    labels: np.ndarray  # (N,) int64, index into LABELS; negative (TIED, NOT_OURS) where set aside
     usage: np.ndarray  # (N,) str, the split of each row
+    targets: np.ndarray | None = None  # (N, 7) float32 label distribution to train on; None: one-hot labels
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def subset(self, keep: np.ndarray) -> "FaceSet":
+        """The rows where the boolean mask `keep` is true."""
+        return FaceSet(self.faces[keep], self.labels[keep], self.usage[keep],
+                       None if self.targets is None else self.targets[keep])
 
     def split(self, usage: str) -> "FaceSet":
         """Only the rows whose Usage is `usage`."""
@@ -41,11 +63,118 @@ class FaceSet:
         if not keep.any():
             present = ", ".join(sorted(set(self.usage.tolist())))
             raise DataError(f"no rows with Usage={usage!r}; the data has: {present}")
-        return FaceSet(self.faces[keep], self.labels[keep], self.usage[keep])
+        return self.subset(keep)
+
+    def labelled(self) -> "FaceSet":
+        """Only the faces with a label to be judged against (all of them, with FER2013's own labels)."""
+        return self.subset(self.labels >= 0)
+
+    def trainable(self) -> "FaceSet":
+        """Only the faces with something to learn from: a label, or votes for at least one of the seven classes."""
+        if self.targets is None:
+            return self.labelled()
+        return self.subset(self.targets.sum(axis=1) > 0)
+
+    def target_distribution(self) -> np.ndarray:
+        """(N, 7) float32 training targets: the crowd's vote distribution, or FER2013's label one-hot."""
+        if self.targets is not None:
+            return self.targets
+        return np.eye(len(LABELS), dtype=np.float32)[self.labels]
 
     def class_counts(self) -> dict[str, int]:
-        counts = np.bincount(self.labels, minlength=len(LABELS))
+        counts = np.bincount(self.labels[self.labels >= 0], minlength=len(LABELS))
         return dict(zip(LABELS, counts.tolist()))
+
+
+def combine(*parts: FaceSet) -> FaceSet:
+    """One set of faces made of several, in order; crowd targets are kept where any part has them."""
+    targets = None
+    if any(part.targets is not None for part in parts):
+        targets = np.concatenate([part.target_distribution() for part in parts])
+    return FaceSet(np.concatenate([part.faces for part in parts]), np.concatenate([part.labels for part in parts]),
+                   np.concatenate([part.usage for part in parts]), targets)
+
+
+def load_faces(data: str | Path, labels: str = "ferplus", votes: str | Path | None = None) -> FaceSet:
+    """FER2013 faces with FER2013's labels or, with `labels="ferplus"`, FER+'s crowd labels.
+
+    `votes` defaults to `ferplus_votes_train_publictest.csv.gz` beside the data file.
+    """
+    if labels not in LABEL_SOURCES:
+        raise DataError(f"unknown labels {labels!r}; choose one of {', '.join(LABEL_SOURCES)}")
+    faces = load_fer2013(data)
+    if labels == "fer2013":
+        return faces
+    votes_path = Path(votes) if votes else default_votes_path(data)
+    return with_crowd_labels(faces, load_ferplus_votes(votes_path, expected_rows=len(faces)))
+
+
+def default_votes_path(data: str | Path) -> Path:
+    return Path(data).parent / FERPLUS_VOTES_FILE
+
+
+def load_ferplus_votes(path: str | Path, expected_rows: int) -> np.ndarray:
+    """(N, 10) int votes in FER+'s column order, one row per FER2013 row."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file; FER+ votes are needed for --labels ferplus "
+                        f"(or pass --labels fer2013)")
+    with _open_text(path) as text:
+        reader = csv.reader(text)
+        header = [name.strip().lstrip("\ufeff") for name in next(reader, [])]
+        if tuple(header) != FERPLUS_COLUMNS:
+            raise DataError(f"{path}: line 1: expected the columns {','.join(FERPLUS_COLUMNS)}")
+        try:
+            votes = np.array([[int(value) for value in row] for row in reader if row], dtype=np.int64)
+        except ValueError:
+            raise DataError(f"{path}: votes must be whole numbers") from None
+    if votes.shape != (expected_rows, len(FERPLUS_COLUMNS)) or (votes < 0).any():
+        raise DataError(f"{path}: expected {expected_rows} rows of {len(FERPLUS_COLUMNS)} non-negative counts, one "
+                        f"per face of the data file, got {votes.shape[0]} rows")
+    return votes
+
+
+def with_crowd_labels(faces: FaceSet, votes: np.ndarray) -> FaceSet:
+    """The faces labelled by the crowd.
+
+    Target: the share of votes each of our seven classes got, after dropping single votes (one tagger of ten is
+    noise more often than signal: FER+'s own outlier rule) and votes for contempt, unknown and not-a-face. A face
+    whose most voted column is unknown or not-a-face gets no target (nothing to learn from a face the crowd could not
+    read, or that is not a face). Label: the column with the most votes, if it is one of the seven and not tied;
+    otherwise TIED or NOT_OURS (set aside in evaluation, and counted).
+    """
+    label_of_column = np.full(len(FERPLUS_COLUMNS), NOT_OURS)
+    label_of_column[FERPLUS_COLUMN_OF_LABEL] = np.arange(len(LABELS))
+    tied = (votes == votes.max(axis=1, keepdims=True)).sum(axis=1) > 1
+    labels = np.where(tied, TIED, label_of_column[votes.argmax(axis=1)])
+
+    ours = votes[:, FERPLUS_COLUMN_OF_LABEL].astype(np.float32)
+
+    kept = np.where(ours > 1, ours, 0.0)
+    unreadable = np.isin(votes.argmax(axis=1), [FERPLUS_COLUMNS.index("unknown"), FERPLUS_COLUMNS.index("NF")])
+    kept[unreadable] = 0.0
+    totals = kept.sum(axis=1, keepdims=True)
+    targets = np.divide(kept, totals, out=np.zeros_like(kept), where=totals > 0)
+    return FaceSet(faces.faces, labels.astype(np.int64), faces.usage, targets.astype(np.float32))
+
+
+def image_keys(faces: np.ndarray) -> np.ndarray:
+    """A 64-bit fingerprint per face: identical images (FER2013 holds some several times) get the same key."""
+    return np.array([int.from_bytes(hashlib.blake2b(face.tobytes(), digest_size=8).digest(), "little")
+                     for face in faces], dtype=np.uint64)
+
+
+def holdout_split(train: FaceSet, test: FaceSet, share: float) -> tuple[FaceSet, FaceSet, int]:
+    """(train, validation, dropped): a held-out part of the training faces, chosen by image.
+
+    A face goes to validation when its fingerprint says so, so every copy of one image lands on the same side and
+    the split is the same on every run. Training faces that are also in the test set are dropped from both, so
+    the test set stays untouched by checkpoint choice and calibration; `dropped` counts them.
+    """
+    keys = image_keys(train.faces)
+    in_test = np.isin(keys, image_keys(test.faces))
+    held_out = (keys % np.uint64(10_000)) < np.uint64(round(share * 10_000))
+    return train.subset(~held_out & ~in_test), train.subset(held_out & ~in_test), int(in_test.sum())
 
 
 def load_fer2013(path: str | Path) -> FaceSet:

@@ -6,6 +6,8 @@ It outputs logits; `reader` wraps it the way the exported model reads a face, an
 at export (see `train.export`).
 """
 
+import json
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -34,8 +36,21 @@ def build_model(width: float = 1.0, dropout: float = 0.4) -> keras.Model:
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
     x = layers.Dropout(dropout)(x)
-    logits = layers.Dense(len(LABELS), name="logits")(x)
+    logits = layers.Dense(len(LABELS), name="logits", dtype="float32")(x)  # float32 even under mixed precision
     return keras.Model(inputs, logits, name="moodtunes_emotion")
+
+
+def as_float32(network: keras.Model) -> keras.Model:
+    """The same network computing in float32: what calibration and the TFLite export need after a run trained
+    with mixed precision (its weights are float32 already; only the layers' compute dtype changes)."""
+    config = json.dumps(network.get_config())
+    if "mixed_" not in config:
+        return network
+    for policy in ("mixed_bfloat16", "mixed_float16"):
+        config = config.replace(f'"{policy}"', '"float32"')
+    copy = keras.Model.from_config(json.loads(config))
+    copy.set_weights(network.get_weights())
+    return copy
 
 
 def reader(network: keras.Model) -> keras.Model:
@@ -55,13 +70,15 @@ def as_reader(model: keras.Model) -> keras.Model:
 
 
 def build_augmenter(seed: int) -> keras.Sequential:
-    """Photo-like variation: mirror, small rotation/zoom/shift (one resampling, so faces stay sharp),
-    lighting, and a random erased patch."""
+    """Phone-selfie-like variation: mirror, small rotation/zoom/shift (one resampling, so faces stay sharp),
+    lighting, focus blur, sensor noise, and a random erased patch (an occluding hand, hair or glasses)."""
     return keras.Sequential([
-        RandomGeometry(max_degrees=12, max_zoom=0.1, max_shift=0.08, seed=seed),
-        layers.RandomContrast(0.25, seed=seed + 1),
-        layers.RandomBrightness(0.15, value_range=(0.0, 1.0), seed=seed + 2),
-        RandomErasing(max_fraction=0.2, probability=0.25, seed=seed + 3),
+        RandomGeometry(max_degrees=15, max_zoom=0.12, max_shift=0.08, seed=seed),
+        layers.RandomContrast(0.3, seed=seed + 1),
+        layers.RandomBrightness(0.2, value_range=(0.0, 1.0), seed=seed + 2),
+        layers.RandomGaussianBlur(factor=0.25, kernel_size=5, sigma=(0.2, 1.2), value_range=(0.0, 1.0), seed=seed + 3),
+        layers.GaussianNoise(0.02, seed=seed + 4),
+        layers.RandomErasing(factor=0.25, scale=(0.02, 0.2), value_range=(0.0, 1.0), seed=seed + 5),
     ], name="augment")
 
 
@@ -94,29 +111,3 @@ class RandomGeometry(layers.Layer):
         zeros = tf.zeros_like(angle)
         transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
         return keras.ops.image.affine_transform(images, transforms, interpolation="bilinear", fill_mode="reflect")
-
-
-class RandomErasing(layers.Layer):
-    """Blank out one random rectangle per image (Zhong et al., 2017), so no single facial region is relied on."""
-
-    def __init__(self, max_fraction: float, probability: float, seed: int, **kwargs):
-        super().__init__(**kwargs)
-        self.max_fraction, self.probability = max_fraction, probability
-        self.generator = tf.random.Generator.from_seed(seed)
-
-    def call(self, images, training=True):
-        if not training:
-            return images
-        batch = tf.shape(images)[0]
-        size = tf.cast(INPUT_SIZE, tf.float32)
-        sides = self.generator.uniform((batch, 2), 0.1, tf.sqrt(self.max_fraction)) * size
-        corners = self.generator.uniform((batch, 2)) * (size - sides)
-        rows = tf.range(INPUT_SIZE, dtype=tf.float32)[tf.newaxis, :, tf.newaxis]
-        cols = tf.range(INPUT_SIZE, dtype=tf.float32)[tf.newaxis, tf.newaxis, :]
-        top, left = corners[:, 0, None, None], corners[:, 1, None, None]
-        height, width = sides[:, 0, None, None], sides[:, 1, None, None]
-        inside = (rows >= top) & (rows < top + height) & (cols >= left) & (cols < left + width)
-        apply = self.generator.uniform((batch, 1, 1)) < self.probability
-        mask = tf.cast(inside & apply, images.dtype)[..., tf.newaxis]
-        noise = self.generator.uniform(tf.shape(images), dtype=images.dtype)
-        return images * (1 - mask) + noise * mask

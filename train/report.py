@@ -1,24 +1,29 @@
-"""A one-page report on how fairly the emotion model treats each emotion, in the lab and in production.
+"""A one-page report on how fairly the emotion model treats each emotion, in the lab, on whole photos and in
+production.
 
     python -m train.report --db data/moodtunes.sqlite3 --data ../shared/data/fer2013/fer2013_train_publictest.csv.gz \
-                           --out reports/
+                           --out reports/ [--photos DIR ...]
 
 Writes `<out>/report.html`, one self-contained page (its figures are PNGs embedded in it) that can be mailed or
 attached to an issue. Written for readers who are not ML engineers: under every figure, how to read it and what it
-shows. Lab figures (per-class precision and recall, confusion matrix, calibration) come from the model run through
-LiteRT on FER2013 (`--usage`, PublicTest by default); production figures (which emotions the bot reports, how often
-users correct it, how often they like the songs) come from the database's aggregate `stats()`, never from
-individual users; photos read and corrections are those of the reported model's version. An empty database gives a
-page that says so.
+shows. Lab figures (per-class precision and recall with 95% intervals, confusion matrix, calibration, baselines)
+come from the model run through LiteRT on FER2013 (`--usage`, PublicTest by default), judged against the FER+ crowd
+majority (`--labels`, and FER2013's own labels beside it); whole-photo figures (`--photos`, any folder
+`python -m train.evaluate --photos` reads) add detection and per-group figures; production figures (which emotions
+the bot reports, how often users correct it, how often they like the songs) come from the database's aggregate
+`stats()`, never from individual users; photos read and corrections are those of the reported model's version.
+An empty database gives a page that says so.
+
+Modules: this one gathers the figures and words the sections; `train.report_figures` draws, `train.report_page`
+lays out the HTML.
 """
 
 import argparse
 import asyncio
-import base64
-import html
 import io
+import json
+import math
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +31,10 @@ import numpy as np
 from db import Database
 from model import EmotionModel
 from model.preprocess import LABELS
-from train import evaluate
-from train.data import DataError, FaceSet, load_fer2013
+from train import evaluate, photo_eval
+from train.data import FERPLUS_COLUMN_OF_LABEL, LABEL_SOURCES, DataError, FaceSet, default_votes_path, load_faces
+from train.report_figures import bar_chart, data_uri, reliability_chart
+from train.report_page import page, percent, section, table
 
 REPORT_FILE = "report.html"
 FEW = 20  # the page warns that a rate from fewer photos or ratings than this is mostly chance
@@ -40,7 +47,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data", required=True, help="FER2013 CSV (plain or .gz) or folder with train/ and test/")
     parser.add_argument("--out", required=True, type=Path, help=f"folder for {REPORT_FILE}")
     parser.add_argument("--model", type=Path, default=evaluate.DEFAULT_MODEL)
-    parser.add_argument("--usage", default="PublicTest", help="FER2013 split to test the model on ('all' for every row)")
+    parser.add_argument("--usage", default="PublicTest", help="FER2013 split to test the model on")
+    parser.add_argument("--labels", choices=LABEL_SOURCES,
+                        help="judge against the FER+ crowd majority (default, when its votes are beside --data) "
+                             "or FER2013's labels")
+    parser.add_argument("--votes", help="FER+ votes CSV (default: ferplus_votes_train_publictest.csv.gz beside --data)")
+    parser.add_argument("--photos", type=Path, action="append", default=[],
+                        help="a folder of photos with labels.csv (see train.evaluate --photos); may be repeated")
     parser.add_argument("--train-usage", default="Training", help="FER2013 split whose label shares are shown")
     return parser.parse_args(argv)
 
@@ -48,42 +61,89 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        data = load_fer2013(args.data)
-        test_faces = data if args.usage == "all" else data.split(args.usage)
-        version, report, probabilities = evaluate_on(args.model, test_faces, args.usage)
-        stats = asyncio.run(production_stats(args.db, version))
+        lab = lab_figures(args)
+        photos = [(folder, photo_eval.evaluate_photos(EmotionModel.load(args.model), folder))
+                  for folder in args.photos]
+        stats = asyncio.run(production_stats(args.db, lab["version"]))
+        training = load_faces(args.data, lab["labels"], args.votes)
     except (DataError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    training_faces = data.split(args.train_usage) if args.train_usage in set(data.usage.tolist()) else data
-
+    training_faces = (training.split(args.train_usage) if args.train_usage in set(training.usage.tolist())
+                      else training).labelled()
+    report = lab["report"]
     sections = [
         recognition_section(report),
+        labels_section(lab),
         confusion_section(report),
-        calibration_section(report, test_faces.labels, probabilities),
+        calibration_section(report, lab["truth"], lab["probabilities"], lab["fitted_on"]),
+        *(photos_section(folder, figures) for folder, figures in photos),
         shares_section(stats["readings"], training_faces),
         corrections_section(stats["readings"], stats["corrections"]),
         thumbs_section(stats["ratings"]),
     ]
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / REPORT_FILE
-    path.write_text(page(version, report, stats, sections), encoding="utf-8")
-    print(f"wrote {path} (model {version}, {report['n']} test faces, "
+    path.write_text(page(lab["version"], report, stats, sections), encoding="utf-8")
+    print(f"wrote {path} (model {lab['version']}, {report['n']} test faces, {len(photos)} photo set(s), "
           f"{sum(stats['readings'].values())} photos read in production)")
     return 0
 
 
-def evaluate_on(model_path: Path, faces: FaceSet, usage: str) -> tuple[str, dict, np.ndarray]:
-    """Version, `train.evaluate` metrics and the probabilities (for calibration) of the model as the bot runs it."""
-    model = EmotionModel.load(model_path)
-    probabilities = model.classify_faces(list(faces.faces))
-    return model.version, {**evaluate.metrics(faces.labels, probabilities), "usage": usage}, probabilities
+def lab_figures(args) -> dict:
+    """The model on the test split: its report against the chosen labels, both label sets' headline figures, the
+    probabilities and labels behind the calibration figure, and the agreement baselines."""
+    votes_there = Path(args.votes).is_file() if args.votes else default_votes_path(args.data).is_file()
+    labels = args.labels or ("ferplus" if votes_there else "fer2013")
+    by_source, probabilities, votes = evaluate.read_data(args.model, args.data, args.usage, args.votes,
+                                                         need_crowd=labels == "ferplus")
+    reports = {name: {**evaluate.judged_report(truth, probabilities), "usage": args.usage}
+               for name, truth in by_source.items()}
+    truth = by_source[labels]
+    judged = truth >= 0
+    metadata_path = Path(args.model).with_suffix(".json")
+    metadata = json.loads(metadata_path.read_text()) if metadata_path.is_file() else {}
+    return {
+        "version": EmotionModel.load(args.model).version, "labels": labels, "report": reports[labels],
+        "by_labels": reports, "truth": truth[judged], "probabilities": probabilities[judged],
+        "fitted_on": metadata.get("training_data", {}).get("validation_split"),
+        "baselines": baselines(by_source, votes, labels),
+    }
+
+
+def baselines(by_source: dict[str, np.ndarray], votes: np.ndarray | None, labels: str) -> dict:
+    """What to compare the accuracy with: always answering the most common emotion, and how far people agree."""
+    truth = by_source[labels][by_source[labels] >= 0]
+    figures = {"majority_class": LABELS[int(np.bincount(truth, minlength=len(LABELS)).argmax())],
+               "majority_class_accuracy": float(np.bincount(truth).max() / max(len(truth), 1))}
+    if votes is not None:
+        crowd = by_source["ferplus"]
+        judged = crowd >= 0
+        columns = FERPLUS_COLUMN_OF_LABEL[crowd[judged]]
+        figures["tagger_agreement"] = float(np.mean(votes[judged, columns] / votes[judged].sum(axis=1)))
+        figures["fer2013_agrees_with_crowd"] = float(np.mean(by_source["fer2013"][judged] == crowd[judged]))
+    return figures
 
 
 async def production_stats(db_path: Path, model_version: str) -> dict:
     """Ratings of every version; photos read and corrections of this model's version only."""
     async with await Database.open(db_path, create=False) as database:
         return await database.stats(model_version=model_version)
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """95% confidence interval of a rate from n trials (Wilson score): honest for small classes and rates near 0/1."""
+    if n == 0:
+        return None
+    rate = successes / n
+    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def interval(successes: int, n: int) -> str:
+    bounds = wilson_interval(successes, n)
+    return "—" if bounds is None else f"{bounds[0]:.0%}–{bounds[1]:.0%}"
 
 
 # ----- sections: a figure, how to read it, what it shows -----
@@ -101,11 +161,35 @@ def recognition_section(report: dict) -> str:
         "Recall: of the test faces that really show an emotion, the share the model named correctly. Precision: of "
         "the faces the model gave that name, the share that really showed it. Higher is better; an emotion with "
         "much lower bars than the others is one the bot serves worse. A missing bar means there was nothing to "
-        "count (no test face shows that emotion, or the model never named it).",
+        "count (no test face shows that emotion, or the model never named it). The 95% interval says how far the "
+        "recall could be from this figure by the luck of which faces were tested: wide for rare emotions.",
         f"Overall {report['accuracy']:.0%} of {report['n']} test faces are named correctly. It recognises "
         f"{best} best (recall {rows[best]['recall']:.0%}) and {worst} worst (recall {rows[worst]['recall']:.0%}).",
-        table(["emotion", "precision", "recall", "test faces"],
-              [[e, percent(precision[i]), percent(recall[i]), rows[e]["support"]] for i, e in enumerate(LABELS)]))
+        table(["emotion", "precision", "recall", "recall, 95% interval", "test faces"],
+              [[e, percent(precision[i]), percent(recall[i]),
+                interval(report["confusion_matrix"][i][i], rows[e]["support"]), rows[e]["support"]]
+               for i, e in enumerate(LABELS)]))
+
+
+def labels_section(lab: dict) -> str:
+    names = {"ferplus": "FER+ crowd majority (10 taggers)", "fer2013": "FER2013's single label"}
+    figures = lab["baselines"]
+    rows = [[names[name], percent(report["accuracy"]), report["n"],
+             sum(report["set_aside"].values())] for name, report in lab["by_labels"].items()]
+    facts = [f"Always answering {figures['majority_class']}, the most common emotion of these faces, would be right "
+             f"{figures['majority_class_accuracy']:.0%} of the time; the model is right "
+             f"{lab['report']['accuracy']:.0%} of the time against the {names[lab['labels']]}."]
+    if "tagger_agreement" in figures:
+        facts.append(f"People disagree too: on average {figures['tagger_agreement']:.0%} of the ten taggers chose "
+                     f"the crowd's majority emotion, and FER2013's own label agrees with the crowd on "
+                     f"{figures['fer2013_agrees_with_crowd']:.0%} of the faces.")
+    return section(
+        "Compared with what?", None,
+        "A face's 'true' emotion is what people say it shows, and people disagree. FER2013 gave each face one "
+        "label; FER+ asked ten taggers per face, and the crowd's majority is the fairer judge. Faces where the "
+        "crowd ties, or mostly says contempt, unknown or not a face, cannot be judged and are set aside.",
+        " ".join(facts),
+        table(["judged against", "accuracy", "faces judged", "set aside"], rows))
 
 
 def confusion_section(report: dict) -> str:
@@ -123,26 +207,45 @@ def confusion_section(report: dict) -> str:
         "The diagonal holds the correct answers, everything off it is a mistake.", worst_mix_up)
 
 
-def calibration_section(report: dict, labels: np.ndarray, probabilities: np.ndarray) -> str:
-    counts, confidence, accuracy = reliability(labels, probabilities)
-    figure, axes = new_figure()
-    width = 1 / len(counts)
-    centres = (np.arange(len(counts)) + 0.5) * width
-    used = counts > 0
-    bars = axes.bar(centres[used], accuracy[used], width=width * 0.9, color="#4c72b0", label="how often it was right")
-    axes.bar_label(bars, [f"n={n}" for n in counts[used]], fontsize=7)
-    axes.plot([0, 1], [0, 1], "--", color="grey", label="perfectly honest")
-    axes.set(xlim=(0, 1), xlabel="confidence the model stated", ylabel="answers that were right")
-    axes.xaxis.set_major_formatter(percent_axis())
+def calibration_section(report: dict, labels: np.ndarray, probabilities: np.ndarray, fitted_on: str | None) -> str:
+    counts, confidence, accuracy = evaluate.reliability(labels, probabilities)
     over = float(np.sum(counts * (confidence - accuracy)) / max(counts.sum(), 1))
     leaning = "over-confident (it claims more than it delivers)" if over > 0 else "under-confident (modest)"
+    fitted = (f"The confidence was tuned (one temperature) on {fitted_on}; these test faces ({report['usage']}) "
+              f"played no part in it, so this is a fair check." if fitted_on else
+              "The model's metadata does not say where its confidence was tuned: if it was on these same faces, "
+              "this figure flatters it.")
     return section(
-        "Can its confidence be trusted?", finish(figure, axes),
+        "Can its confidence be trusted?", reliability_chart(counts, confidence, accuracy),
         "When the model says it is 70% sure, it should be right about 70% of the time. Each bar groups the answers "
         "given with about the same confidence and shows how often they were right; bars on the dashed line are "
-        "honest, bars below it over-confident; n is how many answers a bar stands for.",
+        "honest, bars below it over-confident; n is how many answers a bar stands for. " + fitted,
         f"Expected calibration error (ECE) {report['ece']:.3f}: the stated confidence is off by about "
         f"{report['ece'] * 100:.0f} percentage points on average, and the model leans {leaning}.")
+
+
+def photos_section(folder: Path, figures: dict) -> str:
+    crops = figures["crops"]
+    versus = (f" The same faces as tight crops are read right {crops['accuracy']:.0%} of the time, so finding and "
+              f"cutting out the face costs {(crops['accuracy'] - figures['accuracy']) * 100:+.0f} points."
+              if crops else "")
+    rows = []
+    for column, values in figures["groups"].items():
+        for value, group in values.items():
+            favoured = max(group["prediction_rate"], key=group["prediction_rate"].get)
+            rows.append([f"{column} = {value}", group["photos"], percent(group["face_found"]),
+                         percent(group["accuracy"]), f"{favoured} {group['prediction_rate'][favoured]:.0%}"])
+    return section(
+        f"Whole photos: {folder.name}", bar_chart({"recall": [figures["recall"][e] for e in LABELS],
+                                                   "predicted": [figures["prediction_rate"][e] for e in LABELS]},
+                                                  "share"),
+        "The whole pipeline the bot runs (find the face, cut it out, read it) on photos with a known emotion. "
+        "Recall: of the photos showing an emotion, the share read right. Predicted: how often the bot gave each "
+        "answer; an emotion predicted far more often than it occurs is favoured. The table splits the photos by "
+        "each group the set records: an emotion favoured within one group is a bias worth fixing.",
+        f"{figures['photos']} photos: a face was found in {figures['face_found']:.0%}, and read right in "
+        f"{figures['accuracy']:.0%} of those (balanced over emotions {figures['balanced_accuracy']:.0%}).{versus}",
+        table(["group", "photos", "face found", "accuracy", "most predicted"], rows) if rows else "")
 
 
 def shares_section(readings: dict[str, int], training_faces: FaceSet) -> str:
@@ -150,21 +253,21 @@ def shares_section(readings: dict[str, int], training_faces: FaceSet) -> str:
     learned = training_faces.class_counts()
     learned_share = [learned[e] / max(len(training_faces), 1) for e in LABELS]
     how = ("For each emotion: the share of photos the bot read as showing it (production), beside its share among "
-           "the FER2013 faces the model learned from. Differences are expected, as people choose which selfies to "
+           "the training faces the model learned from. Differences are expected, as people choose which selfies to "
            "send, but an emotion the bot almost never reports may be one it fails to see.")
     if not total:
-        figure = bar_chart({"FER2013": learned_share}, "share")
+        figure = bar_chart({"training": learned_share}, "share")
         return section("Which emotions does it report in production?", figure, how, NO_PRODUCTION_DATA)
     production = [readings[e] / total for e in LABELS]
-    figure = bar_chart({"production": production, "FER2013": learned_share}, "share")
+    figure = bar_chart({"production": production, "training": learned_share}, "share")
     gap = max(LABELS, key=lambda e: abs(production[LABELS.index(e)] - learned_share[LABELS.index(e)]))
     top = max(LABELS, key=readings.get)
     return section(
         "Which emotions does it report in production?", figure, how,
         f"{total} photos read so far. The most frequent reading is {top} ({readings[top] / total:.0%}). The largest "
-        f"difference from FER2013 is {gap}: {production[LABELS.index(gap)]:.0%} of photos against "
+        f"difference from training is {gap}: {production[LABELS.index(gap)]:.0%} of photos against "
         f"{learned_share[LABELS.index(gap)]:.0%} of the training faces.",
-        table(["emotion", "photos read", "share in production", "share in FER2013"],
+        table(["emotion", "photos read", "share in production", "share in training"],
               [[e, readings[e], percent(production[i]), percent(learned_share[i])] for i, e in enumerate(LABELS)]))
 
 
@@ -172,7 +275,8 @@ def corrections_section(readings: dict[str, int], corrections: dict[str, int]) -
     rates = [corrections[e] / readings[e] if readings[e] else None for e in LABELS]
     how = ("Of the photos the bot read as showing an emotion, the share whose owner told us it was wrong. A higher "
            "bar means users disagree more often with that reading. The number on each bar is how many photos the "
-           f"rate is based on; below {FEW} it is mostly chance. All model versions together.")
+           f"rate is based on; below {FEW} it is mostly chance. Only this model version's photos are counted, and "
+           "a 'can't tell' that the user settles with the emotion the model thought most likely is no correction.")
     if not any(readings.values()):
         return section("How often do users correct it?", None, how, NO_PRODUCTION_DATA)
     figure = bar_chart({"corrected": rates}, "share of photos", counts={"corrected": [readings[e] for e in LABELS]})
@@ -203,108 +307,6 @@ def thumbs_section(ratings: dict[str, dict[str, dict[str, int]]]) -> str:
         table(["emotion"] + [f"{mode}: thumbs up / rated" for mode in modes],
               [[e] + [f"{ratings[e][mode]['up']} / {rated[mode][i]} ({percent(rates[mode][i])})" for mode in modes]
                for i, e in enumerate(LABELS)]))
-
-
-
-# ----- figures -----
-
-def reliability(labels: np.ndarray, probabilities: np.ndarray, bins: int = evaluate.CALIBRATION_BINS):
-    """Per confidence bin (as in `train.evaluate`'s ECE): answers, their mean confidence, the share right."""
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == labels
-    which = np.clip(np.digitize(confidence, np.linspace(0.0, 1.0, bins + 1)[1:-1]), 0, bins - 1)
-    counts = np.bincount(which, minlength=bins)
-    mean = lambda values: np.bincount(which, weights=values, minlength=bins) / np.maximum(counts, 1)
-    return counts, mean(confidence), mean(correct.astype(np.float64))
-
-
-def bar_chart(series: dict[str, list], ylabel: str, counts: dict[str, list] | None = None) -> str:
-    """Grouped bars, one group per emotion; `None` values are left out. Each bar is labelled with its count (how
-    much the share rests on) when `counts` are given, else with its value, so a 0% bar is not taken for a gap."""
-    figure, axes = new_figure(width=7.5)
-    width = 0.8 / len(series)
-    for number, (name, values) in enumerate(series.items()):
-        x = np.arange(len(LABELS)) + (number - (len(series) - 1) / 2) * width
-        shown = [(xi, v, i) for i, (xi, v) in enumerate(zip(x, values)) if v is not None]
-        bars = axes.bar([xi for xi, _, _ in shown], [v for _, v, _ in shown], width=width * 0.95, label=name)
-        labels = [f"n={counts[name][i]}" if counts else f"{v:.0%}" for _, v, i in shown]
-        axes.bar_label(bars, labels, fontsize=7)
-    axes.set_xticks(range(len(LABELS)), LABELS)
-    axes.set_xlim(-0.5, len(LABELS) - 0.5)
-    axes.set_ylabel(ylabel)
-    return finish(figure, axes)
-
-
-def new_figure(width: float = 6.0):
-    import matplotlib  # a training extra, imported only where figures are drawn (as in train.evaluate)
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt.subplots(figsize=(width, 3.6))
-
-
-def finish(figure, axes) -> str:
-    """Shares as percentages, the legend above the plot (never over a bar), then the PNG as a data URI."""
-    import matplotlib.pyplot as plt
-    axes.set_ylim(0, 1.1)
-    axes.yaxis.set_major_formatter(percent_axis())
-    axes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False)
-    buffer = io.BytesIO()
-    figure.tight_layout()
-    figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
-    return data_uri(buffer.getvalue())
-
-
-def percent_axis():
-    from matplotlib.ticker import PercentFormatter
-    return PercentFormatter(1.0)
-
-
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-# ----- the page -----
-
-def section(title: str, image: str | None, how_to_read: str, what_it_shows: str, details: str = "") -> str:
-    figure = f'<img src="{image}" alt="{html.escape(title)}">' if image else ""
-    return (f"<section><h2>{html.escape(title)}</h2>{figure}"
-            f'<p class="how"><b>How to read it.</b> {html.escape(how_to_read)}</p>'
-            f'<p class="what"><b>What it shows.</b> {html.escape(what_it_shows)}</p>{details}</section>')
-
-
-def table(header: list[str], rows: list[list]) -> str:
-    head = "".join(f"<th>{html.escape(str(cell))}</th>" for cell in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def percent(value: float | None) -> str:
-    return "—" if value is None else f"{value:.0%}"
-
-
-def page(version: str, report: dict, stats: dict, sections: list[str]) -> str:
-    users, photos = stats["users"], sum(stats["readings"].values())
-    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    summary = (f"Model version {version}, tested on {report['n']} FER2013 faces ({report['usage']}). In production: "
-               f"photos read {photos}; users {users['total']}, of whom {users['consenting']} consent and "
-               f"{users['donating']} donate face crops. Generated {created}.")
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>MoodTunes emotion model report</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
-img {{ max-width: 100%; }} section {{ margin: 2.5rem 0; }} p.how {{ color: #555; }}
-table {{ border-collapse: collapse; margin-top: .5rem; }} td, th {{ border: 1px solid #ccc; padding: .2rem .6rem; }}
-td {{ text-align: right; }} td:first-child {{ text-align: left; }}
-</style></head><body>
-<h1>How the emotion model treats each emotion</h1>
-<p>{html.escape(summary)}</p>
-<p>The bot reads the emotion in a selfie and picks songs for it. A model that is worse at some emotions gives the
-people who feel them worse suggestions. This page shows, emotion by emotion, how well the model does on labelled
-test faces and what happens with real users. Figures about users are totals; no person can be picked out.</p>
-{"".join(sections)}
-</body></html>
-"""
 
 
 if __name__ == "__main__":

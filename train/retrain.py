@@ -3,9 +3,11 @@
     python -m train.retrain --db data/moodtunes.sqlite3 --data ../shared/data/fer2013/fer2013_train_publictest.csv.gz
     python -m train.retrain --rollback          # swap the previous model back in (run again to undo)
 
-Reads top to bottom: load donated crops -> hold out whole users -> load FER2013 -> fine-tune the current model ->
-calibrate -> export the candidate -> evaluate candidate and current model on the same held-out faces -> promote or
-keep the current one, saying why.
+Reads top to bottom: load donated crops -> hold out whole users -> load FER2013 (with FER+ crowd labels, as the
+current model was trained) -> fine-tune the current model -> calibrate -> export the candidate -> evaluate candidate
+and current model on the same held-out faces -> promote or keep the current one, saying why. The held-out FER2013
+faces are the part of Training the current model's run held out (its metadata says how much), so neither model was
+trained on them, and the test split the model card reports stays untouched.
 
 What it needs. A `.tflite` file is a compiled, quantised graph: it cannot be trained further. Retraining starts
 from the Keras checkpoint behind the model in --out, which its metadata names (`python -m train` records the reader
@@ -41,9 +43,9 @@ import numpy as np
 from db import Database, DonatedCrop
 from model.preprocess import INPUT_SIZE, LABELS
 from train import evaluate
-from train.steps import (augmented_batches, class_weights, evaluate_exports, learning_rate_schedule, to_inputs,
+from train.steps import (augmented_batches, compile_for_training, evaluate_exports, label_smoothing_for, to_inputs,
                          training_data)
-from train.data import DataError, FaceSet, load_fer2013
+from train.data import LABEL_SOURCES, DataError, FaceSet, combine, holdout_split, load_faces
 from train.export import FLOAT_FILE, INT8_FILE, METADATA_FILE, export, fit_temperature, write_metadata
 from train.network import as_reader
 
@@ -57,6 +59,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m train.retrain", description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, help="the bot's SQLite file (read only for the donated crops)")
     parser.add_argument("--data", help="FER2013 CSV (plain or .gz) or folder with train/ and test/")
+    parser.add_argument("--labels", choices=LABEL_SOURCES, default="ferplus",
+                        help="FER2013 faces with FER+ crowd labels (default) or FER2013's own labels")
+    parser.add_argument("--votes", help="FER+ votes CSV (default: ferplus_votes_train_publictest.csv.gz beside --data)")
     parser.add_argument("--out", default="model", type=Path, help="the model folder the bot loads from")
     parser.add_argument("--from", dest="checkpoint", type=Path,
                         help="Keras checkpoint of the model now in --out (default: see the module docstring)")
@@ -73,7 +78,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--donated-repeat", type=int, default=1,
                         help="show each donated crop this many times per epoch (they are few beside FER2013)")
     parser.add_argument("--train-usage", default="Training")
-    parser.add_argument("--val-usage", default="PublicTest")
+    parser.add_argument("--test-usage", default="PublicTest",
+                        help="the untouched test split: its images are never trained on, held out or compared on")
     parser.add_argument("--version", default=datetime.now(timezone.utc).strftime("%Y.%m.%d-%H%M"))
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--rollback", action="store_true", help="swap <out>/previous/ and the current model")
@@ -104,30 +110,34 @@ def retrain(args: argparse.Namespace) -> int:
     print(f"donated crops: {len(crops)} from {len({c.user_id for c in crops})} donors; "
           f"{len(train_crops)} to train on, {len(held_out_crops)} held out")
 
-    fer = load_fer2013(args.data)
-    fer_train, fer_val = fer.split(args.train_usage), fer.split(args.val_usage)
+    fer = load_faces(args.data, args.labels, args.votes)
+    args.holdout_share_of_training = current.get("training_data", {}).get("holdout_share", 0.1)
+    fer_train, fer_val, _ = holdout_split(fer.split(args.train_usage).trainable(), fer.split(args.test_usage),
+                                          args.holdout_share_of_training)
     train_set = combine(fer_train, crops_to_faces(train_crops, DONATED, repeat=args.donated_repeat))
     held_out = combine(fer_val, crops_to_faces(held_out_crops, DONATED_HELD_OUT))
-    held_out_name = args.val_usage + (" + held-out donated crops" if held_out_crops else "")
+    held_out_name = (f"held-out {args.holdout_share_of_training:.0%} of {args.train_usage}"
+                     + (" + held-out donated crops" if held_out_crops else ""))
     print(f"data: {len(train_set)} training faces {train_set.class_counts()}, {len(held_out)} held out")
 
-    x_train = to_inputs(train_set)
-    classifier = fine_tune(checkpoint, x_train, train_set.labels, args)
-    val_logits = classifier.predict(to_inputs(fer_val), batch_size=256, verbose=0)
-    temperature = fit_temperature(val_logits, fer_val.labels)  # like `python -m train`; argmax is unchanged by it
-    print(f"calibration: temperature {temperature:.3f} fitted on {args.val_usage}")
+    classifier = fine_tune(checkpoint, train_set, args)
+    labelled_val = fer_val.labelled()
+    val_logits = classifier.predict(to_inputs(labelled_val), batch_size=256, verbose=0)
+    temperature = fit_temperature(val_logits, labelled_val.labels)  # like `python -m train`; argmax is unchanged
+    print(f"calibration: temperature {temperature:.3f} fitted on the {held_out_name}")
 
     staging = args.workdir / args.version
+    x_train = to_inputs(train_set)
     representative = x_train[np.random.default_rng(args.seed).choice(len(x_train), min(500, len(x_train)),
                                                                       replace=False)]
-    seen = training_data(args, train_set, held_out)
+    seen = training_data(args, train_set, held_out, args.holdout_share_of_training)
     seen.update(retraining_record(args, current["version"], checkpoint, fer_train, train_crops, held_out_crops,
                                   held_out_name))
     seen["checkpoint"] = str(staging / CHECKPOINT_FILE)
     metadata = export(classifier, temperature, representative, staging, args.version, seen)
     classifier.save(staging / CHECKPOINT_FILE)  # the starting point of the next retrain, if this one is promoted
 
-    headline = evaluate_exports(staging, held_out, held_out_name)
+    headline = evaluate_exports(staging, lambda path: evaluate.evaluate_model(path, held_out, held_out_name))
     candidate_report = json.loads((staging / "metrics.json").read_text())
     current_report = evaluate.evaluate_model(args.out / INT8_FILE, held_out, held_out_name)
     metadata["metrics"] = {**headline, "compared_with": {"version": current["version"],
@@ -200,22 +210,14 @@ def crops_to_faces(crops: list[DonatedCrop], usage: str, repeat: int = 1) -> Fac
     return FaceSet(np.repeat(faces, repeat, axis=0), np.repeat(labels, repeat), np.full(len(labels) * repeat, usage))
 
 
-def combine(*parts: FaceSet) -> FaceSet:
-    return FaceSet(np.concatenate([part.faces for part in parts]), np.concatenate([part.labels for part in parts]),
-                   np.concatenate([part.usage for part in parts]))
-
-
-def fine_tune(checkpoint: Path, x_train: np.ndarray, labels: np.ndarray, args) -> keras.Model:
+def fine_tune(checkpoint: Path, train_set: FaceSet, args) -> keras.Model:
     """Continue training the checkpoint with the full run's augmentation, loss and class weights, at a low rate."""
     classifier = as_reader(keras.models.load_model(checkpoint))
-    steps = max(1, args.epochs * int(np.ceil(len(x_train) / args.batch_size)))
-    classifier.compile(optimizer=keras.optimizers.AdamW(learning_rate_schedule(args.learning_rate, steps),
-                                                        weight_decay=1e-4),
-                       loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
-                       metrics=["accuracy"])
+    steps = max(1, args.epochs * int(np.ceil(len(train_set) / args.batch_size)))
+    compile_for_training(classifier, args.learning_rate, steps, label_smoothing_for(train_set))
     print(f"fine-tuning {checkpoint} ({classifier.count_params():,} parameters) for {args.epochs} epochs")
-    classifier.fit(augmented_batches(x_train, labels, args.batch_size, args.seed), epochs=args.epochs,
-                   class_weight=class_weights(labels), verbose=1 if sys.stdout.isatty() else 2)
+    classifier.fit(augmented_batches(train_set, args.batch_size, args.seed), epochs=args.epochs,
+                   verbose=1 if sys.stdout.isatty() else 2)
     return classifier
 
 
@@ -225,7 +227,8 @@ def retraining_record(args, current_version: str, checkpoint: Path, fer_train: F
     used = crops_to_faces(train_crops, DONATED)
     days = sorted(crop.created_at.astimezone(timezone.utc).date().isoformat() for crop in train_crops + held_out_crops)
     return {
-        "dataset": "FER2013 (Goodfellow et al., 2013) + face crops donated by MoodTunes users (opt-in)",
+        "dataset": "FER2013 (Goodfellow et al., 2013)" + (" with FER+ crowd labels" if args.labels == "ferplus" else "")
+                   + " + face crops donated by MoodTunes users (opt-in)",
         "fine_tuned_from": {"version": current_version, "checkpoint": checkpoint.name},
         "fer2013_train_faces": len(fer_train), "fer2013_class_counts": fer_train.class_counts(),
         "donated_crops": {

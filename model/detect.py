@@ -32,8 +32,8 @@ CONFIRM_ZOOM = 3.0  # an unsure candidate is looked at again in a view this many
 MATCH_IOU = 0.3  # a closer look confirms a candidate when its box overlaps the candidate's this much
 TILE_MAX_FACE = 0.6  # in a tile, only faces up to this share of its side count
 # What BlazeFace alone does not check (it finds "faces" in a grey gradient with text): a face has its two eyes
-# apart, and features all over it. Measured on FER2013 faces in photos, these cost 1 face in 300 and remove 53 of
-# 55 false faces on gradients with text (model/DETECTION.md).
+# apart, and features all over it. These take the gradients with text read as a face from 53 of 144 to 2, and cost
+# 3 of the 480 faces of `python -m model.compare_detectors` (model/DETECTION.md has the figures).
 MIN_EYE_SPAN = 0.15  # the eyes are at least this share of the box's side apart (they collapse together on text)
 FEATURE_VIEW = 48  # pixels: the box is judged at the size the classifier sees
 FLAT_LAPLACIAN = 2.0  # grey levels: a pixel this smooth has no feature on it

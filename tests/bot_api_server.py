@@ -35,9 +35,9 @@ HTML_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "c
 
 
 class ApiError(Exception):
-    def __init__(self, code: int, description: str):
+    def __init__(self, code: int, description: str, retry_after: int | None = None):
         super().__init__(description)
-        self.code, self.description = code, description
+        self.code, self.description, self.retry_after = code, description, retry_after
 
 
 @dataclass
@@ -72,6 +72,7 @@ class BotApiServer:
         self.downloads_open = threading.Event()  # cleared: downloads wait (a photo stays in flight)
         self.downloads_open.set()
         self.downloads_fail = False  # a download answers 500, as a Telegram hiccup does
+        self.sends_refused = 0  # this many sendMessage calls are answered 429 "retry after 1 s"
         self._webhook_route: str | None = None
         self._changed = threading.Condition()
         self._closing = False
@@ -286,6 +287,9 @@ class BotApiServer:
     def _sendMessage(self, params):
         _check_text(params)
         chat_id = params["chat_id"]
+        if self.sends_refused > 0:  # Telegram's flood control
+            self.sends_refused -= 1
+            raise ApiError(429, "Too Many Requests: retry after 1", retry_after=1)
         message = {"message_id": self.next_message_id(chat_id), "date": int(time.time()), "from": BOT_USER,
                    "chat": {"id": chat_id, "type": "private"}, "text": params["text"]}
         if params.get("reply_markup"):
@@ -519,7 +523,8 @@ def _handler_for(server: BotApiServer):
                 result = server.call(path[len(method_prefix):], {**_decode(params), **uploads})
                 self._reply(200, json.dumps({"ok": True, "result": result}).encode())
             except ApiError as error:
-                answer = {"ok": False, "error_code": error.code, "description": error.description}
+                answer = {"ok": False, "error_code": error.code, "description": error.description,
+                          **({"parameters": {"retry_after": error.retry_after}} if error.retry_after else {})}
                 self._reply(error.code, json.dumps(answer).encode())
 
         def _reply(self, status: int, body: bytes, content_type: str = "application/json"):

@@ -156,3 +156,10 @@ def test_a_flood_of_photos_before_consent_gets_one_reminder_and_does_not_use_up_
     assert user.wait_for_reply(after=after_agreeing)["text"] == texts.NO_FACE, "no 'Whoa' for the first photo"
     reminders = [m for m in telegram.chat(user.user_id) if m["text"] == texts.CONSENT_NEEDED.format(age=16)]
     assert reminders == [reminder]
+
+
+def test_a_message_telegram_refuses_with_retry_after_is_sent_once_the_wait_is_over(telegram, user, running_bot):
+    telegram.sends_refused = 1
+    sent = empty_room().send(user)
+    assert user.wait_for_reply(after=sent)["text"] == texts.NO_FACE
+    assert telegram.sends_refused == 0 and "Traceback" not in running_bot.log_text()

@@ -3,7 +3,7 @@
     python -m bot                                    # long polling, or a webhook when WEBHOOK_URL is set
     python -m bot suggest selfie.jpg [--mode lift] [--json]
 
-Both read the environment variables in the README's table (`suggest` needs no token).
+Both read the environment variables in the README's table (`suggest` needs no token, and stores nothing).
 """
 
 import argparse
@@ -12,6 +12,7 @@ import html
 import json
 import re
 import sys
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,8 +24,9 @@ from bot.logs import configure_logging
 from bot.replies import describe_mood, read_mood
 from db import Database
 from model import ImageError
+from model.json_output import face_to_json
 
-# `suggest` records the songs it serves like the bot does, under this user id, which Telegram never assigns.
+# `suggest` picks songs as for a user with this id, which Telegram never assigns; nothing about it is stored.
 CLI_USER_ID = 0
 
 
@@ -32,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="MoodTunes: songs for the mood in a selfie.")
     commands = parser.add_subparsers(dest="command")
     suggest_parser = commands.add_parser("suggest", help="read the mood in an image and suggest songs, no Telegram")
-    suggest_parser.add_argument("image", type=Path, help="a photo with a face (JPEG, PNG, WebP...)")
+    suggest_parser.add_argument("image", type=Path, help="a photo with a face (JPEG, PNG, HEIC, WebP...)")
     suggest_parser.add_argument("--mode", choices=("match", "lift"), default="match",
                                 help="songs that match the mood (default) or lift it")
     suggest_parser.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -70,14 +72,18 @@ async def suggest(settings: Settings, image: Path, mode: str, as_json: bool) -> 
         print("No face found in the image.", file=sys.stderr)
         return 1
     reading = read_mood(faces[0].probabilities)
-    async with await Database.open(settings.database_path) as database:
-        suggestions = await database.recommend(CLI_USER_ID, faces[0].probabilities, mode,
-                                               model_version=model_version, emotion=reading.emotion)
+    with tempfile.TemporaryDirectory() as scratch:  # trying the product leaves the bot's database as it was
+        database_path = settings.database_path
+        if not database_path.is_file():
+            print(f"No database at {database_path}: songs from the bundled catalog.", file=sys.stderr)
+            database_path = Path(scratch) / "catalog.sqlite3"
+        async with await Database.open(database_path) as database:
+            suggestions = await database.recommend(CLI_USER_ID, faces[0].probabilities, mode, keep=False,
+                                                   model_version=model_version, emotion=reading.emotion)
     if as_json:
         print(json.dumps({
             "model_version": model_version,
-            "faces": [{"box": face.box, "emotion": face.emotion, "confidence": round(face.confidence, 4),
-                       "probabilities": {k: round(v, 4) for k, v in face.probabilities.items()}} for face in faces],
+            "faces": [face_to_json(face) for face in faces],
             "reading": {**asdict(reading), "verdict": reading.verdict},
             "mode": mode,
             "songs": [{"suggestion_id": s.suggestion_id, "title": s.song.title, "artist": s.song.artist,

@@ -1,7 +1,8 @@
 """What the bot says about a selfie: the mood in plain words, how sure it is, and the songs. No Telegram here.
 
 The model's probabilities are temperature-calibrated, so a confidence of 0.6 means right about 6 times in 10;
-the thresholds below turn that into words. Text is Telegram HTML: anything from the song catalogue is escaped.
+the bands of `model.confidence` turn that into words. Text is Telegram HTML: anything from the song catalogue is
+escaped.
 """
 
 from collections.abc import Mapping, Sequence
@@ -9,12 +10,8 @@ from dataclasses import dataclass
 from html import escape
 
 from bot.i18n import N_, Translator
+from model.confidence import CANT_TELL_BELOW, FAIRLY_SURE_FROM, QUITE_SURE_FROM, UNSURE_BELOW
 from model.preprocess import LABELS
-
-# Below UNSURE_BELOW the bot names the runner-up too; below CANT_TELL_BELOW it says honestly that it cannot
-# tell and asks the user instead of guessing. Chance level over 7 emotions is 0.14.
-UNSURE_BELOW = 0.55
-CANT_TELL_BELOW = 0.30
 
 EMOJI = {"angry": "😠", "disgust": "🤢", "fear": "😨", "happy": "😊", "sad": "😢", "surprise": "😮", "neutral": "😐"}
 # Nouns, not adjectives: the bot says what a face shows ("I read sadness in this face"), never what a person is.
@@ -60,9 +57,9 @@ def mood_name(tr: Translator, emotion: str) -> str:
 
 def confidence_words(tr: Translator, confidence: float) -> str:
     """How sure the bot is, in words a person would use."""
-    if confidence >= 0.85:
+    if confidence >= QUITE_SURE_FROM:
         return tr(N_("I'm quite sure"))
-    if confidence >= 0.70:
+    if confidence >= FAIRLY_SURE_FROM:
         return tr(N_("I'm fairly sure"))
     return tr(N_("I think so"))
 

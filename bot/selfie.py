@@ -17,14 +17,14 @@ from bot import keyboards, texts
 from bot.context import BotContext, ReadPhoto, consented_user, show
 from bot.i18n import N_
 from bot.replies import corrected_text, one_hot, read_mood, result_text
-from db import User
+from db import User, recommender
 from model import ImageError
+from model.decode import MAX_BYTES
 from model.preprocess import LABELS
 
 log = logging.getLogger(__name__)
 
-SONGS_PER_ANSWER = 5
-MAX_PHOTO_BYTES = texts.MAX_PHOTO_MB * 1024 * 1024
+SONGS_PER_ANSWER = recommender.ANSWER_SIZE  # the answer size whose candidate pools are prepared in advance
 
 
 async def photo(update: Update, context: BotContext) -> None:
@@ -38,9 +38,9 @@ async def photo(update: Update, context: BotContext) -> None:
             await message.reply_text(context.tr(texts.SLOW_DOWN, limit=context.limiter.limit))
         return
     attachment = message.photo[-1] if message.photo else message.document
-    if (attachment.file_size or 0) > MAX_PHOTO_BYTES:
+    if (attachment.file_size or 0) > MAX_BYTES:
         await message.reply_text(context.tr(texts.FILE_TOO_BIG, size=_megabytes(attachment.file_size),
-                                            limit=texts.MAX_PHOTO_MB))
+                                            limit=MAX_BYTES // 2**20))
         return
     await message.reply_chat_action(ChatAction.TYPING)
     photo_bytes = await _download(attachment, message, context)
@@ -88,21 +88,16 @@ async def _answer(message: Message, context: BotContext, user: User, faces: list
 async def _download(attachment: PhotoSize | Document, message: Message, context: BotContext) -> bytes | None:
     """The photo's bytes, in memory; None (the user told what happened) when Telegram cannot hand it over."""
     try:
-        photo_bytes = bytes(await (await attachment.get_file()).download_as_bytearray())
+        return bytes(await (await attachment.get_file()).download_as_bytearray())
     except BadRequest as error:
         if "too big" not in error.message.lower():
             raise
-        await message.reply_text(context.tr(texts.FILE_TOO_BIG_TO_DOWNLOAD, limit=texts.MAX_PHOTO_MB))
+        await message.reply_text(context.tr(texts.FILE_TOO_BIG_TO_DOWNLOAD, limit=MAX_BYTES // 2**20))
         return None
     except TelegramError as error:
         log.warning("Could not download the photo of user %s: %s", message.from_user.id, error)
         await message.reply_text(context.tr(texts.DOWNLOAD_FAILED))
         return None
-    if len(photo_bytes) > MAX_PHOTO_BYTES:  # Telegram did not say how big it was
-        await message.reply_text(context.tr(texts.FILE_TOO_BIG, size=_megabytes(len(photo_bytes)),
-                                            limit=texts.MAX_PHOTO_MB))
-        return None
-    return photo_bytes
 
 
 def _megabytes(size: int) -> float:

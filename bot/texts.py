@@ -7,8 +7,6 @@ Each bad-input answer is specific, so a user knows what to do differently.
 
 from bot.i18n import N_, Translator
 
-MAX_PHOTO_MB = 10
-
 COMMANDS = {
     "start": N_("Say hello and see what I do"),
     "moods": N_("Your moods of the last weeks, as a picture"),

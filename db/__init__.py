@@ -5,8 +5,9 @@ ratings, corrections of the emotion model (and, only with opt-in, face crops), a
     database = await Database.open("data/moodtunes.sqlite3")   # created, migrated and seeded as needed
     songs = await database.recommend(user_id, probabilities, "lift")
 
-Modules: schema.py (migrations), catalog.py (song lists in), recommender.py (which songs, no SQL),
-database.py (every query the bot makes). `python -m db --help` lists the command-line tools.
+Modules: schema.py (migrations), song_csv.py (song lists read, no SQL), catalog.py (song lists stored),
+recommender.py (which songs, no SQL), database.py (every query the bot makes). `python -m db --help` lists the
+command-line tools.
 """
 
 from pathlib import Path

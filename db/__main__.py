@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 from db import DEFAULT_PATH, Database, schema
-from db.catalog import CatalogError, import_songs, print_progress
+from db.catalog import import_songs
 from db.database import prepare_file
+from db.song_csv import CatalogError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,9 +35,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "import-songs":
         return import_command(args.db, args.file, args.source)
-    if args.command == "stats":
-        return asyncio.run(stats_command(args.db, args.json, args.model_version))
-    return asyncio.run(rescore_command(args.db))
+    try:
+        if args.command == "stats":
+            return asyncio.run(stats_command(args.db, args.json, args.model_version))
+        return asyncio.run(rescore_command(args.db))
+    except FileNotFoundError as error:  # stats and rescore work on the bot's data: a typo must not create a file
+        print(f"Cannot open the database: {error} (check --db or DATABASE_PATH).", file=sys.stderr)
+        return 2
 
 
 def import_command(database: Path, file: Path, source: str | None) -> int:
@@ -54,8 +59,14 @@ def import_command(database: Path, file: Path, source: str | None) -> int:
     return 0
 
 
+def print_progress(message: str) -> None:
+    """Progress on stderr, overwriting itself on a terminal."""
+    end = "\r" if sys.stderr.isatty() else "\n"
+    print(f"  {message}", end=end, file=sys.stderr, flush=True)
+
+
 async def stats_command(path: Path, as_json: bool, model_version: str | None) -> int:
-    async with await Database.open(path) as database:
+    async with await Database.open(path, create=False) as database:
         figures = await database.stats(model_version)
     if as_json:
         print(json.dumps(figures, indent=2))
@@ -77,7 +88,7 @@ async def stats_command(path: Path, as_json: bool, model_version: str | None) ->
 
 
 async def rescore_command(path: Path) -> int:
-    async with await Database.open(path) as database:
+    async with await Database.open(path, create=False) as database:
         pairs = await database.recompute_song_scores()
     print(f"Song scores rebuilt: {pairs} (song, emotion) pairs with ratings.")
     return 0

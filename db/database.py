@@ -130,7 +130,7 @@ class Database:
         await asyncio.to_thread(prepare_file, path)
         connection = await aiosqlite.connect(path, isolation_level=None)
         for pragma in schema.PRAGMAS:
-            await connection.execute(pragma)
+            await connection.execute(f"PRAGMA {pragma}")
         return cls(connection, path)
 
     async def close(self) -> None:
@@ -216,11 +216,14 @@ class Database:
                 (user_id, emotion, float(probabilities[emotion]), model_version, _now()))
             return cursor.lastrowid
 
-    async def recommend(self, user_id: int, probabilities: Mapping[str, float], mode: str, n: int = 5,
-                        model_version: str | None = None, emotion: str | None = None) -> list[Suggestion]:
+    async def recommend(self, user_id: int, probabilities: Mapping[str, float], mode: str,
+                        n: int = recommender.ANSWER_SIZE,
+                        model_version: str | None = None, emotion: str | None = None,
+                        keep: bool = True) -> list[Suggestion]:
         """Pick `n` songs for the mood and record them as suggestions to the user (see `db.recommender`).
 
         `emotion` is the mood the answer is for (default: the most probable one); ratings are counted under it.
+        With keep=False the suggestions are recorded in a transaction that is rolled back: nothing is stored.
         """
         emotion = emotion or max(probabilities, key=probabilities.get)
         if emotion not in LABELS:
@@ -247,7 +250,7 @@ class Database:
             "GROUP BY so.artist_key", user_id, map_row=tuple))
         song_ids = recommender.choose(index, pool, slot_targets, ratings, taste, excluded, recent, self._rng)
 
-        async with self._transaction() as db:
+        async with self._transaction(commit=keep) as db:
             await db.execute("INSERT INTO users (user_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
                              (user_id, _now()))
             suggestion_ids = []
@@ -392,12 +395,15 @@ class Database:
         version = row[0] if row else None
         if self._catalog is None or version != self._catalog_version:
             rows = await self._all("SELECT song_id, valence, energy, moods, artist_key FROM songs ORDER BY song_id")
-            self._catalog, self._catalog_version = recommender.CatalogIndex.from_rows(rows), version
+            catalog = recommender.CatalogIndex.from_rows(rows)
+            await asyncio.to_thread(recommender.prepare_pools, catalog)
+            self._catalog, self._catalog_version = catalog, version
         return self._catalog
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A write transaction; while another process writes, wait and retry (the lock is let go meanwhile)."""
+    async def _transaction(self, commit: bool = True) -> AsyncIterator[aiosqlite.Connection]:
+        """A write transaction (rolled back at the end if not `commit`); while another process writes, wait and
+        retry (the lock is let go meanwhile)."""
         delays = schema.retry_delays()
         while True:
             async with self._lock:
@@ -413,7 +419,7 @@ class Database:
                     except BaseException:
                         await self._connection.execute("ROLLBACK")
                         raise
-                    await self._connection.execute("COMMIT")
+                    await self._connection.execute("COMMIT" if commit else "ROLLBACK")
                     return
             await asyncio.sleep(delay)
 

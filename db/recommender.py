@@ -36,6 +36,7 @@ LIFT_PATHS = {  # from the mood to where lift mode leads it, through the points 
     "neutral": ((0.50, 0.40), (0.65, 0.55), (0.80, 0.70)),
 }
 MODES = ("match", "lift")
+ANSWER_SIZE = 5  # songs in an answer
 SPREAD = 0.15  # how far (in valence/energy) a song may sit from a target and still fit it well
 TAG_BONUS = 0.5  # fit added when the song is tagged with the target's emotion (a curated judgement)
 MIN_PROBABILITY = 0.05  # emotions less likely than this do not steer the songs
@@ -111,7 +112,7 @@ def fit(index: CatalogIndex, target: Target, rows: np.ndarray | slice = slice(No
     points, bits = index.points[rows], index.mood_bits[rows]
     score = np.zeros(len(points), dtype=np.float32)
     for weight, point, emotion in target.parts:
-        distance2 = np.sum((points - np.array(point, np.float32)) ** 2, axis=1)
+        distance2 = _squared_distances(points, point)
         tagged = (bits & (1 << LABELS.index(emotion))) != 0
         score += weight * (np.exp(-distance2 / (2 * SPREAD ** 2)) + TAG_BONUS * tagged)
     return score
@@ -135,8 +136,21 @@ def candidate_pool(index: CatalogIndex, slot_targets: Sequence[Target], liked_ro
             pool.append(index.pools[single])
         if len(target.parts) > 1:
             centre = sum(weight * np.array(point, np.float32) for weight, point, _ in target.parts)
-            pool.append(_best_rows(-np.sum((index.points - centre) ** 2, axis=1), per_target))
+            pool.append(_best_rows(-_squared_distances(index.points, centre), per_target))
     return np.unique(np.concatenate(pool))
+
+
+def prepare_pools(index: CatalogIndex, n: int = ANSWER_SIZE) -> None:
+    """Compute every single-point pool an answer of `n` songs can need (each emotion's point, each step of each
+    lift path) now, when the catalog is read, so that no user's answer waits for them."""
+    for emotion in LABELS:
+        candidate_pool(index, targets({emotion: 1.0}, emotion, "lift", n), np.zeros(0, dtype=np.int64))
+
+
+def _squared_distances(points: np.ndarray, point) -> np.ndarray:
+    # Column by column: numpy sums over a short last axis several times slower than it subtracts and multiplies.
+    valence, energy = points[:, 0] - np.float32(point[0]), points[:, 1] - np.float32(point[1])
+    return valence * valence + energy * energy
 
 
 def _best_rows(scores: np.ndarray, count: int) -> np.ndarray:

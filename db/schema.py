@@ -124,25 +124,22 @@ BUSY_TIMEOUT_MS = 5000  # SQLite itself waits this long for another writer befor
 LOCK_PATIENCE_SECONDS = 300.0  # then a writer retries with backoff for this long (a big import takes seconds)
 FIRST_RETRY_SECONDS, LAST_RETRY_SECONDS = 0.05, 1.0
 
+# The settings of every connection to our files, the bot's (aiosqlite) and the tools' (sqlite3) alike.
 PRAGMAS = (
-    "PRAGMA foreign_keys = ON",
-    f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
-    "PRAGMA synchronous = NORMAL",  # safe with WAL; a power cut may lose the last commit only
-    "PRAGMA secure_delete = ON",  # deleted rows (a /forget, a withdrawn crop) are overwritten, not just unlinked
+    "journal_mode = WAL",  # readers never block the bot's writes
+    "foreign_keys = ON",
+    f"busy_timeout = {BUSY_TIMEOUT_MS}",
+    "synchronous = NORMAL",  # safe with WAL; a power cut may lose the last commit only
+    "secure_delete = ON",  # deleted rows (a /forget, a withdrawn crop) are overwritten, not just unlinked
 )
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
     """A plain sqlite3 connection with the settings every connection to our files uses."""
     connection = sqlite3.connect(path, isolation_level=None)  # explicit BEGIN/COMMIT only
-    configure(connection)
-    return connection
-
-
-def configure(connection: sqlite3.Connection) -> None:
-    connection.execute("PRAGMA journal_mode = WAL")  # readers never block the bot's writes
     for pragma in PRAGMAS:
-        connection.execute(pragma)
+        connection.execute(f"PRAGMA {pragma}")
+    return connection
 
 
 def is_busy(error: sqlite3.Error) -> bool:

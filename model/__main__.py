@@ -13,8 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-from model.classifier import EmotionModel, FaceEmotion
+from model.classifier import EmotionModel
 from model.decode import MAX_BYTES, ImageError
+from model.json_output import face_to_json
 
 
 def read_image(model: EmotionModel, path: Path) -> dict:
@@ -29,12 +30,7 @@ def read_image(model: EmotionModel, path: Path) -> dict:
         return {"image": str(path), "error": f"cannot read the file: {error.strerror or error}"}
     except Exception as error:  # a bug of ours: report it for this image and go on with the others
         return {"image": str(path), "error": f"internal error ({type(error).__name__}: {error})"}
-    return {"image": str(path), "faces": [as_dict(face) for face in faces]}
-
-
-def as_dict(face: FaceEmotion) -> dict:
-    return {"box": list(face.box), "emotion": face.emotion, "confidence": round(face.confidence, 4),
-            "probabilities": {label: round(p, 4) for label, p in face.probabilities.items()}}
+    return {"image": str(path), "faces": [face_to_json(face) for face in faces]}
 
 
 def as_text(result: dict) -> str:

@@ -4,6 +4,7 @@ selfies made from FER2013 faces, and a look straight into the bot's SQLite file.
 Its fixtures (`telegram`, `running_bot`) reach every test module through conftest.py.
 """
 
+import io
 import itertools
 import os
 import signal
@@ -17,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from bot_api_server import BotApiServer, TelegramUser
 from model.fer_photos import PlacedFace, compose_photo, encode, read_fer_faces
@@ -152,6 +154,16 @@ def empty_room() -> Photo:
 
 def _photo(width: int, height: int, faces: list[PlacedFace], seed: int) -> Photo:
     return Photo(encode(compose_photo(width, height, faces, np.random.default_rng(seed))), width, height)
+
+
+def as_iphone_heic(photo: Photo) -> bytes:
+    """The photo as an iPhone saves it: HEIC, its pixels stored sideways with EXIF orientation 6 to turn them upright."""
+    upright = cv2.cvtColor(cv2.imdecode(np.frombuffer(photo.jpeg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned a quarter anticlockwise: the viewer turns it clockwise
+    output = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright, 1))).save(output, "HEIF", exif=exif.tobytes(), quality=90)
+    return output.getvalue()
 
 
 def png(width: int, height: int) -> bytes:

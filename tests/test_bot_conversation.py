@@ -8,7 +8,7 @@ import pytest
 
 from bot import texts
 from bot.i18n import LANGUAGES, translator
-from bot_harness import ADMIN_ID, agree, group_photo, new_user, rows, rows_about, selfie, snapshot
+from bot_harness import ADMIN_ID, agree, as_iphone_heic, group_photo, new_user, rows, rows_about, selfie, snapshot
 
 RATING_BUTTON = re.compile(r"^(✅ )?\d 👍$")
 
@@ -48,6 +48,16 @@ def test_a_selfie_gets_a_mood_and_songs_that_can_be_rated_and_re_rated(telegram,
     telegram.wait_until(lambda: [b["text"] for b in rating_rows(user.message(answer["message_id"]))[0]]
                         == ["1 👍", "✅ 1 👎"])
     assert rows(running_bot.database, "SELECT thumbs_up FROM ratings WHERE suggestion_id = ?", suggestion_id) == [(0,)]
+
+
+def test_an_iphone_heic_selfie_sent_as_a_file_gets_a_mood_and_songs(telegram, running_bot):
+    user = new_user(telegram)
+    agree(user)
+    sent = user.send_document(as_iphone_heic(selfie()), "IMG_0042.HEIC", "image/heic")
+    answer = user.wait_for_reply(after=sent, contains="Rate them")
+    assert re.search(r"\((\d+)%\)", answer["text"]) and 3 <= len(rating_rows(answer)) <= 5
+    assert rows(running_bot.database, "SELECT COUNT(*) FROM suggestions WHERE user_id = ?", user.user_id) \
+        == [(len(rating_rows(answer)),)]
 
 
 def test_pressing_the_same_rating_twice_stores_it_once_and_raises_no_error(telegram, running_bot):

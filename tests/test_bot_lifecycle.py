@@ -14,8 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from bot_harness import (REPO, agree, assert_clean_log, bot_environment, empty_room, new_user, rows, selfie,
+from bot_harness import (REPO, agree, assert_clean_log, bot_environment, empty_room, new_user, rows, selfie, snapshot,
                          start_bot)
+from db.database import prepare_file
+from model import EmotionModel
+from model.__main__ import read_image
 
 
 def run_cli(*args: str, **environment: str) -> subprocess.CompletedProcess:
@@ -92,10 +95,25 @@ def test_suggest_runs_the_pipeline_on_an_image_without_telegram(tmp_path):
     answer = json.loads(result.stdout)
     assert answer["mode"] == "lift" and len(answer["faces"]) == 1 and 3 <= len(answer["songs"]) <= 5
     assert answer["reading"]["verdict"] in ("sure", "unsure", "cant_tell")
+    assert answer["faces"] == read_image(EmotionModel.load(), image)["faces"], "as `python -m model --json` says"
+
+    assert "songs from the bundled catalog" in result.stderr and not (tmp_path / "cli.sqlite3").exists()
 
     image.write_bytes(empty_room().jpeg)
     result = run_cli("suggest", str(image), DATABASE_PATH=str(tmp_path / "cli.sqlite3"))
     assert result.returncode == 1 and "No face" in result.stderr
+
+
+def test_trying_suggest_leaves_the_bot_s_database_as_it_was(tmp_path):
+    image, database = tmp_path / "selfie.jpg", tmp_path / "moodtunes.sqlite3"
+    image.write_bytes(selfie().jpeg)
+    prepare_file(database)  # as the bot does on its first start
+    before = snapshot(database)
+    for _ in range(3):
+        result = run_cli("suggest", str(image), "--json", DATABASE_PATH=str(database))
+        assert result.returncode == 0 and 3 <= len(json.loads(result.stdout)["songs"]) <= 5, result.stderr
+        assert result.stderr == ""
+    assert snapshot(database) == before
 
 
 def test_behind_a_web_server_the_bot_takes_updates_by_webhook_and_checks_the_secret(telegram, tmp_path):

@@ -60,6 +60,18 @@ def test_the_thresholds_sit_between_chance_and_certainty():
     assert read_mood(probabilities(angry=CANT_TELL_BELOW)).verdict == "unsure"
 
 
+def test_the_bot_words_each_confidence_band_the_evaluation_reports_differently():
+    from train.evaluate import CONFIDENCE_BANDS  # the model card's table of accuracy per band
+
+    def wording(confidence: float) -> tuple[str, str]:
+        return read_mood(probabilities(angry=confidence)).verdict, confidence_words(EN, confidence)
+
+    inside = [wording((low + high) / 2) for low, high in zip(CONFIDENCE_BANDS[:-1], CONFIDENCE_BANDS[1:])]
+    assert len(set(inside)) == len(inside), "one wording per band"
+    for edge in CONFIDENCE_BANDS[1:-1]:
+        assert wording(edge) != wording(edge - 0.001), f"the bot's words change at {edge}"
+
+
 @pytest.mark.parametrize("confidence, words", [(0.95, "I'm quite sure"), (0.75, "I'm fairly sure"),
                                                (0.6, "I think so")])
 def test_confidence_is_put_in_plain_words(confidence, words):

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from db import schema
-from db.catalog import BUNDLED_CATALOG, CatalogError, fold, import_songs, read_song_csv
+from db.catalog import BUNDLED_CATALOG, import_songs
+from db.database import prepare_file
 from db.recommender import CatalogIndex
+from db.song_csv import CatalogError, fold, read_song_csv
 from model.preprocess import LABELS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -142,6 +144,7 @@ def test_the_import_command_reports_what_it_did(tmp_path):
 
 
 def test_the_stats_command_shows_the_catalog_per_emotion(tmp_path):
+    prepare_file(tmp_path / "cli.sqlite3")  # as the bot does on its first start
     result = run_db("--db", str(tmp_path / "cli.sqlite3"), "stats", "--json")
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
@@ -151,6 +154,15 @@ def test_the_stats_command_shows_the_catalog_per_emotion(tmp_path):
     text = run_db("--db", str(tmp_path / "cli.sqlite3"), "stats", "--model-version", "1.0.0")
     assert "Thumbs-up rate, match: no ratings yet" in text.stdout
     assert "Photos read per model version: none yet (read/fixed above: 1.0.0 only)" in text.stdout
+
+
+@pytest.mark.parametrize("command", ["stats", "rescore"])
+def test_tools_that_read_the_bot_s_data_refuse_a_missing_file_and_create_none(tmp_path, command):
+    typo = tmp_path / "typo.sqlite3"
+    result = run_db("--db", str(typo), command)
+    assert result.returncode == 2
+    assert f"no database at {typo}" in result.stderr and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_catalog_index_knows_which_songs_fit_an_emotion():

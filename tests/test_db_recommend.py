@@ -4,10 +4,12 @@ import sqlite3
 import statistics
 from itertools import count
 
+import numpy as np
 import pytest
 
 from db import Database
-from db.recommender import LIFT_PATHS, POINTS
+from db.recommender import (ANSWER_SIZE, LIFT_PATHS, MODES, POINTS, CatalogIndex, candidate_pool, prepare_pools,
+                            targets)
 from model.preprocess import LABELS
 
 _user_ids = count(1000)
@@ -29,6 +31,28 @@ async def new_user(database: Database, mode: str = "match") -> int:
     await database.set_consent(user_id, True)
     await database.set_mode(user_id, mode)
     return user_id
+
+
+async def test_suggestions_not_kept_are_picked_as_usual_and_leave_no_row(database):
+    user_id = await new_user(database)
+    tried = await database.recommend(user_id, certain("sad"), "match", keep=False)
+    assert len(tried) == 5 and all("sad" in suggestion.song.moods for suggestion in tried)
+    with sqlite3.connect(database.path) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM suggestions").fetchone() == (0,)
+    kept = await database.recommend(user_id, certain("sad"), "match")
+    assert [suggestion.suggestion_id for suggestion in kept] == [suggestion.suggestion_id for suggestion in tried]
+
+
+def test_the_pools_of_every_answer_are_prepared_with_the_catalog_not_while_a_user_waits():
+    rng = np.random.default_rng(5)
+    index = CatalogIndex.from_rows([(i, *rng.random(2), LABELS[i % 7], f"artist {i}") for i in range(2000)])
+    prepare_pools(index)
+    prepared = set(index.pools)
+    for emotion in LABELS:
+        unsure = {label: 0.5 if label == emotion else 0.5 / 6 for label in LABELS}
+        for mode in MODES:
+            candidate_pool(index, targets(unsure, emotion, mode, ANSWER_SIZE), np.zeros(0, dtype=np.int64))
+    assert set(index.pools) == prepared
 
 
 def distance(song, point) -> float:

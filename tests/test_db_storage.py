@@ -22,6 +22,17 @@ async def database(tmp_path):
     await database.close()
 
 
+async def test_the_bot_s_connection_has_the_settings_of_every_tool_s_connection(database):
+    tool = schema.connect(database.path)
+    try:
+        for pragma in schema.PRAGMAS:
+            name = pragma.split()[0]
+            cursor = await database._connection.execute(f"PRAGMA {name}")  # the bot's own connection, looked into
+            assert await cursor.fetchone() == tool.execute(f"PRAGMA {name}").fetchone(), name
+    finally:
+        tool.close()
+
+
 async def consenting_user(database: Database, user_id: int, donate: bool = False) -> None:
     await database.set_consent(user_id, True)
     if donate:

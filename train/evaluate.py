@@ -22,14 +22,13 @@ import numpy as np
 
 from model import EmotionModel
 from model.classifier import DEFAULT_MODEL
+from model.confidence import CONFIDENCE_BANDS  # the bands the bot words differently
 from model.preprocess import LABELS
 from train.data import (LABEL_SOURCES, SET_ASIDE, DataError, FaceSet, default_votes_path, load_fer2013,
                         load_ferplus_votes, with_crowd_labels)
 
 CALIBRATION_BINS = 15
 LABEL_NAMES = {"fer2013": "FER2013's labels", "ferplus": "the FER+ crowd majority"}
-# Confidence bands as the bot words them (bot/replies.py): can't tell, unsure, "I think so", fairly and quite sure.
-CONFIDENCE_BANDS = (0.0, 0.30, 0.55, 0.70, 0.85, 1.0)
 
 
 def evaluate_model(model_path: Path, faces: FaceSet, usage: str | None = None) -> dict:

@@ -21,7 +21,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 MAX_BYTES = 20 * 1024 * 1024  # Telegram's own limit for files a bot can download
 MAX_PIXELS = 40_000_000  # 40 megapixels; a 4000x3000 phone photo is 12
-MIN_SIDE = 20  # pixels; a smaller picture cannot hold a face the detector could find
+MIN_SIDE = 10  # pixels; a smaller picture cannot hold a face the detector could find
 MIN_DECODED_SIDE = 640  # long side; see the module docstring
 # Pillow's names of the formats read, and the same for people. MPO (a JPEG with extra pictures) is read as JPEG.
 FORMATS = ("JPEG", "PNG", "WEBP", "HEIF", "AVIF", "GIF", "BMP", "TIFF")

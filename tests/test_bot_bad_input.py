@@ -119,7 +119,7 @@ def test_a_grey_gradient_with_text_is_not_read_as_a_face(user, unchanged_databas
 
 
 def test_a_tiny_image_is_called_too_small_not_faceless(user, unchanged_database):
-    answer = user.wait_for_reply(after=user.send_document(png(12, 12), "tiny.png", "image/png"))["text"]
+    answer = user.wait_for_reply(after=user.send_document(png(8, 8), "tiny.png", "image/png"))["text"]
     assert answer == texts.IMAGE_PROBLEMS["too_small"]
 
 

@@ -56,7 +56,8 @@ def test_the_face_judged_is_the_annotated_one_even_when_another_is_larger(tmp_pa
                           np.random.default_rng(0))
     (tmp_path / "two.jpg").write_bytes(encode(photo))
     with open(tmp_path / "labels.csv", "w", newline="") as file:
-        csv.writer(file).writerows([["file", "emotion", "x", "y", "w", "h"], ["two.jpg", "surprise", 800, 300, 300, 300]])
+        csv.writer(file).writerows([["file", "emotion", "x", "y", "w", "h"],
+                                    ["two.jpg", "surprise", 800, 300, 300, 300]])
     report = run_json(capsys, tmp_path)
     assert report["face_found"] == 1.0 and report["more_than_one_face"] == 1.0
     assert report["largest_is_the_face"] == 0.0

@@ -11,6 +11,7 @@ from it.
 """
 
 import argparse
+import csv
 import json
 import sys
 import time
@@ -29,6 +30,7 @@ from train.steps import (augmented_batches, compile_for_training, evaluate_expor
                          training_data, validation_batches)
 
 READER_FILE = "reader.keras"
+HISTORY_FILE = "history.csv"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -50,7 +52,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--train-usage", default="Training")
     parser.add_argument("--holdout-share", type=float, default=0.1,
                         help="share of the training images held out to choose checkpoints and fit calibration")
-    parser.add_argument("--test-usage", default="PublicTest", help="the untouched split the exported model is tested on")
+    parser.add_argument("--test-usage", default="PublicTest",
+                        help="the untouched split the exported model is tested on")
     parser.add_argument("--version", default=datetime.now(timezone.utc).strftime("%Y.%m.%d-%H%M"))
     parser.add_argument("--seed", type=int, default=1337)
     return parser.parse_args(argv)
@@ -80,7 +83,7 @@ def main(argv=None) -> int:
     else:
         train_model(classifier, augmented_batches(train_set, args.batch_size, args.seed),
                     validation_batches(val_set), args)
-        finished.write_text((args.workdir / "best.json").read_text())
+        finished.write_text(json.dumps(best_epoch(args.workdir)))
     keras.mixed_precision.set_global_policy("float32")  # calibration and export compute in float32
     exported = reader(as_float32(keras.models.load_model(args.workdir / "best.keras")))
     exported.save(args.workdir / READER_FILE)
@@ -116,33 +119,33 @@ class StopAfter(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class KeepBest(keras.callbacks.Callback):
-    """Save the model whenever validation accuracy improves; survives resumes (the best score is on disk)."""
-
-    def __init__(self, workdir: Path):
-        super().__init__()
-        self.model_path, self.score_path = workdir / "best.keras", workdir / "best.json"
-        self.best = json.loads(self.score_path.read_text())["val_accuracy"] if self.score_path.exists() else -1.0
-
-    def on_epoch_end(self, epoch, logs=None):
-        score = float(logs["val_accuracy"])
-        if score > self.best:
-            self.best = score
-            self.model.save(self.model_path)
-            self.score_path.write_text(json.dumps({"epoch": epoch + 1, "val_accuracy": score}))
-            print(f"\nepoch {epoch + 1}: new best validation accuracy {score:.4f}, saved {self.model_path}")
+def best_epoch(workdir: Path) -> dict | None:
+    """The epoch with the best validation accuracy so far, from the run's log (it survives resumes)."""
+    log = workdir / HISTORY_FILE
+    if not log.is_file():
+        return None
+    with open(log, newline="") as file:
+        rows = [row for row in csv.DictReader(file) if row.get("val_accuracy")]
+    if not rows:
+        return None
+    best = max(rows, key=lambda row: float(row["val_accuracy"]))
+    return {"epoch": int(best["epoch"]) + 1, "val_accuracy": float(best["val_accuracy"])}
 
 
 def train_model(classifier, train_ds, val_ds, args) -> None:
+    best = best_epoch(args.workdir)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(args.workdir / "resume")),
-        KeepBest(args.workdir),
+        # Keeps the best checkpoint; after a resume, only one better than the best before it replaces it.
+        keras.callbacks.ModelCheckpoint(str(args.workdir / "best.keras"), monitor="val_accuracy", mode="max",
+                                        save_best_only=True, initial_value_threshold=(best or {}).get("val_accuracy")),
         keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=args.patience),
-        keras.callbacks.CSVLogger(str(args.workdir / "history.csv"), append=True),
+        keras.callbacks.CSVLogger(str(args.workdir / HISTORY_FILE), append=True),
     ]
     if args.max_minutes:
         callbacks.append(StopAfter(args.max_minutes))
-    classifier.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
+    classifier.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=callbacks,
+                   verbose=1 if sys.stdout.isatty() else 2)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,8 @@ def _photo(faces, index: int, number: int, out: Path, rng: np.random.Generator) 
         boxes, others = random_boxes(width, height, [side], rng), 0
     strangers = rng.choice(len(faces), size=others, replace=False) if others else []
     placed = [PlacedFace(faces.faces[index], boxes[0], float(rng.uniform(-12, 12)))]
-    placed += [PlacedFace(faces.faces[int(i)], box, float(rng.uniform(-12, 12))) for i, box in zip(strangers, boxes[1:])]
+    placed += [PlacedFace(faces.faces[int(i)], box, float(rng.uniform(-12, 12)))
+               for i, box in zip(strangers, boxes[1:])]
     photo = compose_photo(width, height, placed, rng)
 
     lighting = list(LIGHTING)[int(rng.integers(len(LIGHTING)))]

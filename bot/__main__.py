@@ -46,8 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "suggest":
         return asyncio.run(suggest(settings, args.image, args.mode, args.json))
-    configure_logging(settings.log_level, settings.token)
-    run(settings)
+    configure_logging(settings.log_level, settings.token, settings.webhook_secret)
+    try:
+        run(settings)
+    except ConfigError as error:  # found at start-up: one line saying what to fix, never the token
+        print(f"Cannot start: {str(error).replace(settings.token, '<token>')}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -138,9 +138,10 @@ async def answer_forget(update: Update, context: BotContext) -> None:
         await query.answer()
         await show(query, context.tr(texts.FORGET_CANCELLED))
         return
-    deleted = await context.db.forget_user(update.effective_user.id)
-    context.user_data.clear()
-    context.limiter.forget(update.effective_user.id)
+    async with context.user_lock(update.effective_user.id):  # a photo being read now is dropped, not answered
+        deleted = await context.db.forget_user(update.effective_user.id)
+        context.user_data.clear()
+        context.limiter.forget(update.effective_user.id)
     await query.answer(context.tr(texts.FORGET_CONFIRMED))
     await show(query, texts.forget_done(context.tr, sum(deleted.values())))
 
@@ -160,9 +161,10 @@ def _consent_settings(context: BotContext, user: User | None):
 async def _set_consent(update: Update, context: BotContext, given: bool) -> User | None:
     """Store consent given or withdrawn; declining stores nothing for someone who never agreed."""
     user_id = update.effective_user.id
-    if not given:
-        context.forget_photos()
-        user = await context.db.get_user(user_id)
-        if user is None or not user.consent_given:
-            return user
-    return await context.db.set_consent(user_id, given)
+    async with context.user_lock(user_id):  # a photo being read now is dropped, not answered
+        if not given:
+            context.forget_photos()
+            user = await context.db.get_user(user_id)
+            if user is None or not user.consent_given:
+                return user
+        return await context.db.set_consent(user_id, given)

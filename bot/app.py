@@ -2,22 +2,27 @@
 
 The consent, photo and rating flow these handlers implement is drawn as a state diagram in `bot/README.md`.
 
-Shutdown is graceful: on SIGTERM/SIGINT python-telegram-bot stops fetching updates, lets the handlers that are
+Shutdown is graceful: on SIGTERM/SIGINT `serve` stops fetching updates, lets the handlers that are
 running finish (a rating is stored before its button press is answered), and only then is the database closed.
+
+A start-up failure that is not a bug (a token Telegram refuses, a server it cannot reach, a model or database
+file it cannot use) is raised as a ConfigError: one line saying what to fix, never a traceback or the token.
 """
 
 import asyncio
 import logging
 import signal
+import sqlite3
 
 from telegram import BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
-from telegram.ext import (Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes,
-                          Defaults, MessageHandler, TypeHandler, filters)
+from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, ApplicationHandlerStop,
+                          CallbackQueryHandler, CommandHandler, ContextTypes, Defaults, MessageHandler, TypeHandler,
+                          filters)
 
-from bot import account, i18n, selfie, texts
-from bot.config import Settings
+from bot import account, i18n, selfie, texts, webhook
+from bot.config import ConfigError, Settings
 from bot.context import BotContext, choose_language
 from bot.live_model import LiveModel
 from bot.ratelimit import RateLimiter
@@ -26,6 +31,8 @@ from db import Database
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+MAX_BUTTON_DATA = 64  # Telegram's own limit on a button's callback data
+SEND_RETRIES = 3  # a send Telegram answers with 429 "retry after" is retried this often, after the wait it asks
 
 
 def build_application(settings: Settings, model: LiveModel) -> Application:
@@ -38,12 +45,12 @@ def build_application(settings: Settings, model: LiveModel) -> Application:
         .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
         .context_types(ContextTypes(context=BotContext))
         .concurrent_updates(True)  # one user's slow photo never holds up another user's button press
-        .post_init(open_services)
-        .post_shutdown(close_services)
+        .rate_limiter(AIORateLimiter(max_retries=SEND_RETRIES))  # Telegram's global and per-group send limits
         .build()
     )
     application.bot_data.update(settings=settings, model=model, limiter=RateLimiter(settings.photos_per_minute))
-    application.add_handler(TypeHandler(Update, choose_language), group=-1)  # before any handler below
+    application.add_handler(TypeHandler(Update, choose_language), group=-2)  # before any handler below
+    application.add_handler(TypeHandler(Update, drop_unanswerable), group=-1)
     application.add_handlers([
         CommandHandler("start", account.start),
         CommandHandler("help", account.help_command),
@@ -63,7 +70,7 @@ def build_application(settings: Settings, model: LiveModel) -> Application:
         CallbackQueryHandler(account.change_mode, pattern=r"^mode:(match|lift)$"),
         CallbackQueryHandler(account.change_language, pattern=rf"^language:({'|'.join(i18n.LANGUAGES)})$"),
         CallbackQueryHandler(account.answer_forget, pattern=r"^forget:(yes|no)$"),
-        CallbackQueryHandler(selfie.rate, pattern=r"^rate:\d+:(up|down)$"),
+        CallbackQueryHandler(selfie.rate, pattern=r"^rate:\d{1,18}:(up|down)$"),  # 18 digits fit SQLite's integer
         CallbackQueryHandler(selfie.open_mood_picker, pattern=r"^fix$"),
         CallbackQueryHandler(selfie.close_mood_picker, pattern=r"^fix:cancel$"),
         CallbackQueryHandler(selfie.skip_mood, pattern=r"^fix:skip$"),
@@ -76,21 +83,59 @@ def build_application(settings: Settings, model: LiveModel) -> Application:
 
 def run(settings: Settings) -> None:
     """Load the model and run the bot until SIGINT/SIGTERM: long polling, or a webhook if WEBHOOK_URL is set."""
-    model = LiveModel(settings.model_path, settings.model_check_seconds)
+    try:
+        model = LiveModel(settings.model_path, settings.model_check_seconds)
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise ConfigError(f"Cannot load the emotion model {settings.model_path} (MODEL_PATH) or its .json "
+                          f"metadata: {_first_line(error)}") from None
     log.info("Model version %s loaded from %s", model.version, model.path)
     application = build_application(settings, model)
-    if settings.webhook_url:
-        application.run_webhook(listen="0.0.0.0", port=settings.port, url_path=settings.webhook_path,
-                                webhook_url=settings.webhook_url, secret_token=settings.webhook_secret,
-                                allowed_updates=ALLOWED_UPDATES)
-    else:
-        application.run_polling(allowed_updates=ALLOWED_UPDATES)
+    try:
+        asyncio.run(serve(application, settings))
+    except InvalidToken:
+        raise ConfigError(f"The Bot API server at {settings.api_base_url} refused TELEGRAM_BOT_TOKEN: check the token "
+                          "with @BotFather (and TELEGRAM_API_BASE_URL, if you run your own server).") from None
+    except NetworkError as error:
+        raise ConfigError(f"Cannot reach the Bot API server at {settings.api_base_url} (TELEGRAM_API_BASE_URL): "
+                          f"{_first_line(error)}") from None
+
+
+async def serve(application: Application, settings: Settings) -> None:
+    """Take updates until SIGINT/SIGTERM, then stop taking them, let running handlers finish, close the services.
+
+    python-telegram-bot's run_polling/run_webhook do the same, but log a start-up failure with a traceback and
+    come with a webhook server that reads whole bodies before checking the secret (see bot/webhook.py).
+    """
+    stopping = asyncio.Event()
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(stop_signal, stopping.set)
+    await application.initialize()
+    try:
+        await open_services(application)
+        await application.start()
+        try:
+            if settings.webhook_url:
+                async with webhook.listening(application, settings, ALLOWED_UPDATES):
+                    await stopping.wait()
+            else:
+                await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+                await stopping.wait()
+                await application.updater.stop()
+        finally:
+            await application.stop()
+    finally:
+        await application.shutdown()
+        await close_services(application)
 
 
 async def open_services(application: Application) -> None:
     """Open (and migrate) the database, publish the command menu, and reload the model on SIGHUP."""
     settings: Settings = application.bot_data["settings"]
-    application.bot_data["db"] = await Database.open(settings.database_path)
+    try:
+        application.bot_data["db"] = await Database.open(settings.database_path)
+    except (OSError, sqlite3.Error, RuntimeError) as error:
+        raise ConfigError(f"Cannot use the database {settings.database_path} (DATABASE_PATH): "
+                          f"{_first_line(error)}") from None
     log.info("Database open at %s", settings.database_path)
     await publish_command_menus(application.bot, settings.admin_user_ids)
     model: LiveModel = application.bot_data["model"]
@@ -123,6 +168,18 @@ async def close_services(application: Application) -> None:
         log.info("Database closed")
 
 
+async def drop_unanswerable(update: Update, context: BotContext) -> None:
+    """Before any handler: drop an update from no user, and answer a press without data or message (forged, or
+    from a message the bot cannot see) as out of date, so that it never reaches a handler that acts on it."""
+    if update.effective_user is None:
+        log.info("Update %s ignored: it comes from no user", update.update_id)
+        raise ApplicationHandlerStop
+    query = update.callback_query
+    if query is not None and (not query.data or len(query.data.encode()) > MAX_BUTTON_DATA or query.message is None):
+        await unknown_button(update, context)
+        raise ApplicationHandlerStop
+
+
 async def unknown_button(update: Update, context: BotContext) -> None:
     """Answer a press on a button this version of the bot no longer knows."""
     await update.callback_query.answer(context.tr(texts.OUT_OF_DATE_BUTTON))
@@ -151,7 +208,7 @@ async def on_error(update: object, context: BotContext) -> None:
 def _action(update: Update) -> str:
     """What the user did, for the log: never the content of a message or a photo."""
     if update.callback_query:
-        return f"pressed {update.callback_query.data!r}"
+        return f"pressed {(update.callback_query.data or '')[:MAX_BUTTON_DATA]!r}"
     message = update.effective_message
     if message is None:
         return "no message"
@@ -161,3 +218,9 @@ def _action(update: Update) -> str:
         return f"sent a {message.document.mime_type} document"
     command = message.text.split()[0] if message.text and message.text.startswith("/") else None
     return f"sent {command}" if command else "sent a message"
+
+
+def _first_line(error: BaseException) -> str:
+    """An exception's message without the detail some libraries add on further lines."""
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]

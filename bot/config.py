@@ -1,6 +1,7 @@
 """The bot's settings, read once from environment variables (the README's table lists them all)."""
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from model.classifier import DEFAULT_MODEL as DEFAULT_MODEL_PATH
 
 OFFICIAL_API_BASE_URL = "https://api.telegram.org"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+WEBHOOK_SECRET_FORMAT = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as a webhook's secret_token
 
 
 class ConfigError(Exception):
@@ -63,22 +65,36 @@ class Settings:
         webhook_url = environ.get("WEBHOOK_URL", "").strip() or None
         if webhook_url and not webhook_url.startswith("https://"):
             raise ConfigError(f"WEBHOOK_URL must be an https:// address Telegram can reach, not {webhook_url!r}.")
+        webhook_secret = environ.get("WEBHOOK_SECRET", "").strip()
+        if webhook_secret and not WEBHOOK_SECRET_FORMAT.fullmatch(webhook_secret):
+            raise ConfigError("WEBHOOK_SECRET may hold only letters, digits, _ and - (1 to 256 of them), "
+                              "as Telegram requires.")
         return cls(
             token=token,
-            api_base_url=environ.get("TELEGRAM_API_BASE_URL", "").strip().rstrip("/") or OFFICIAL_API_BASE_URL,
+            api_base_url=_api_base_url(environ.get("TELEGRAM_API_BASE_URL", "")),
             database_path=Path(environ.get("DATABASE_PATH", "").strip() or DEFAULT_DATABASE_PATH),
             model_path=Path(environ.get("MODEL_PATH", "").strip() or DEFAULT_MODEL_PATH),
             log_level=log_level,
             webhook_url=webhook_url,
             # Telegram echoes the secret in a header of every webhook call; a random one per start is as good
             # as a configured one because the bot registers the webhook itself on start-up.
-            webhook_secret=environ.get("WEBHOOK_SECRET", "").strip() or secrets.token_urlsafe(32),
+            webhook_secret=webhook_secret or secrets.token_urlsafe(32),
             port=_number(environ, "PORT", 8080, int),
             admin_user_ids=_user_ids(environ.get("ADMIN_USER_IDS", "")),
             photos_per_minute=_number(environ, "RATE_LIMIT_PHOTOS_PER_MINUTE", 6, int),
             model_check_seconds=_number(environ, "MODEL_CHECK_SECONDS", 30.0, float),
             consent_min_age=_number(environ, "CONSENT_MIN_AGE", cls.consent_min_age, int),
         )
+
+
+def _api_base_url(text: str) -> str:
+    """The server's address without the `/bot` the bot appends itself (an address copied with it still works)."""
+    url = text.strip().rstrip("/").removesuffix("/bot") or OFFICIAL_API_BASE_URL
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"TELEGRAM_API_BASE_URL must be the address of a Bot API server, starting with http:// or "
+                          f"https://, such as {OFFICIAL_API_BASE_URL}.")  # not echoed: it may hold the token
+    return url
 
 
 def _number(environ: Mapping[str, str], name: str, default, kind):

@@ -2,10 +2,12 @@
 plus the little the bot remembers in memory between a selfie's answer and the user's correction of it.
 """
 
+import asyncio
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from telegram import CallbackQuery, InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, InlineKeyboardMarkup, MaybeInaccessibleMessage, Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackContext, ExtBot
 
@@ -51,18 +53,27 @@ class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
     def settings(self) -> Settings:
         return self.bot_data["settings"]
 
-    def remember_photo(self, message_id: int, photo: ReadPhoto) -> None:
-        """Remember the photo answered in message `message_id`, forgetting the oldest beyond a few."""
+    def user_lock(self, user_id: int) -> asyncio.Lock:
+        """Held while the user's data changes (consent, /forget) and while an answer about them is stored and sent,
+        so that a photo still being read when they withdraw consent or erase their data stores and sends nothing."""
+        locks = self.bot_data.setdefault("user_locks", weakref.WeakValueDictionary())
+        lock = locks.get(user_id)
+        if lock is None:
+            lock = locks[user_id] = asyncio.Lock()
+        return lock
+
+    def remember_photo(self, answer: MaybeInaccessibleMessage, photo: ReadPhoto) -> None:
+        """Remember the photo answered in message `answer`, forgetting the oldest beyond a few."""
         photos = self.user_data.setdefault("photos", OrderedDict())
-        photos[message_id] = photo
+        photos[_key(answer)] = photo
         while len(photos) > PHOTOS_REMEMBERED:
             photos.popitem(last=False)
 
-    def recall_photo(self, message_id: int) -> ReadPhoto | None:
-        return self.user_data.get("photos", {}).get(message_id)
+    def recall_photo(self, answer: MaybeInaccessibleMessage) -> ReadPhoto | None:
+        return self.user_data.get("photos", {}).get(_key(answer))
 
-    def drop_photo(self, message_id: int) -> None:
-        self.user_data.get("photos", {}).pop(message_id, None)
+    def drop_photo(self, answer: MaybeInaccessibleMessage) -> None:
+        self.user_data.get("photos", {}).pop(_key(answer), None)
 
     def forget_photos(self) -> None:
         """Drop everything remembered about the user's photos (consent withdrawn, donation off, /forget)."""
@@ -86,7 +97,7 @@ async def consented_user(update: Update, context: BotContext) -> User | None:
         return user
     if update.callback_query:
         await update.callback_query.answer(context.tr(texts.CONSENT_FIRST), show_alert=True)
-    else:
+    elif context.limiter.first_refusal(update.effective_user.id):  # a flood of photos gets one reminder
         age = context.settings.consent_min_age
         await update.effective_message.reply_text(context.tr(texts.CONSENT_NEEDED, age=age),
                                                   reply_markup=keyboards.consent_buttons(context.tr, age))
@@ -106,3 +117,8 @@ async def show(query: CallbackQuery, text: str | None = None, buttons: InlineKey
     except BadRequest as error:
         if "not modified" not in error.message:
             raise
+
+
+def _key(message: MaybeInaccessibleMessage) -> tuple[int, int]:
+    """Message ids count per chat: a photo is remembered by chat and message."""
+    return message.chat.id, message.message_id

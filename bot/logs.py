@@ -1,48 +1,47 @@
-"""Logging for operators: readable lines on stderr, and the bot token never in them.
+"""Logging for operators: readable lines on stderr, and no secret and nothing a user wrote in them.
 
 python-telegram-bot logs its API address (which contains the token) at DEBUG, and httpx logs every request
-URL at INFO; a filter on the handler blanks the token out of every record whatever its source.
+URL at INFO; a filter on the handler blanks the token and the webhook secret out of every record whatever its
+source. At DEBUG, python-telegram-bot dumps every request and answer (users' names, texts, file ids, the webhook
+secret) and aiosqlite every statement with its values (a donated face crop): the libraries' loggers stay at INFO
+even when LOG_LEVEL is DEBUG, so DEBUG is safe to use in production.
 """
 
 import logging
 
 
-class RedactToken(logging.Filter):
-    """Replace the bot token by a placeholder in every formatted log message."""
+class RedactSecrets(logging.Filter):
+    """Replace the token by `<token>`, and other secrets (the webhook's) by `<secret>`, in every log message."""
 
-    def __init__(self, token: str):
+    def __init__(self, token: str, *others: str):
         super().__init__()
-        self.token = token
+        self.placeholders = {secret: placeholder for secret, placeholder
+                             in [(token, "<token>"), *((other, "<secret>") for other in others)] if secret}
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if self.token in message:
-            record.msg, record.args = message.replace(self.token, "<token>"), None
+        if any(secret in message for secret in self.placeholders):
+            record.msg, record.args = self._redacted(message), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text and self.token in record.exc_text:
-            record.exc_text = record.exc_text.replace(self.token, "<token>")
+        if record.exc_text:
+            record.exc_text = self._redacted(record.exc_text)
         return True
 
-
-class OneLineRefusals(logging.Filter):
-    """A webhook call the bot refused (wrong secret, wrong content type: someone probing the URL) is a normal
-    event, not a crash: python-telegram-bot logs it with a traceback at DEBUG; keep it to one line."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if isinstance(record.exc_info, tuple) else record.exc_info
-        if type(error).__name__ == "HTTPError" and 400 <= getattr(error, "status_code", 0) < 500:
-            record.msg, record.args = f"{record.getMessage()}: refused ({error})", None
-            record.exc_info, record.exc_text = None, None
-        return True
+    def _redacted(self, text: str) -> str:
+        for secret, placeholder in self.placeholders.items():
+            text = text.replace(secret, placeholder)
+        return text
 
 
-def configure_logging(level: str, token: str) -> None:
-    """Log at `level` to stderr with the token redacted; keep the per-request chatter of httpx out."""
+def configure_logging(level: str, token: str, *other_secrets: str) -> None:
+    """Log at `level` to stderr with the secrets redacted; keep the request chatter of the libraries out."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(OneLineRefusals())
-    handler.addFilter(RedactToken(token))
+    handler.addFilter(RedactSecrets(token, *other_secrets))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    quieter = max(logging.INFO, logging.getLevelName(level))
+    for library in ("telegram", "aiosqlite", "tornado"):
+        logging.getLogger(library).setLevel(quieter)
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
     logging.getLogger("httpcore").setLevel(logging.WARNING)

@@ -7,15 +7,17 @@ other users) and dropped; only the mood, the suggestions, ratings and correction
 import asyncio
 import html
 import logging
+import math
 
-from telegram import Message, Update
+from telegram import Document, Message, PhotoSize, Update
 from telegram.constants import ChatAction
+from telegram.error import BadRequest, TelegramError
 
 from bot import keyboards, texts
 from bot.context import BotContext, ReadPhoto, consented_user, show
 from bot.i18n import N_
 from bot.replies import corrected_text, one_hot, read_mood, result_text
-from db import recommender
+from db import User, recommender
 from model import ImageError
 from model.decode import MAX_BYTES
 from model.preprocess import LABELS
@@ -28,19 +30,22 @@ SONGS_PER_ANSWER = recommender.ANSWER_SIZE  # the answer size whose candidate po
 async def photo(update: Update, context: BotContext) -> None:
     """Read the mood in a selfie (a photo or an image file) and answer with songs to rate."""
     message = update.effective_message
-    if not context.limiter.allow(update.effective_user.id):
-        await message.reply_text(context.tr(texts.SLOW_DOWN, limit=context.limiter.limit))
-        return
     user = await consented_user(update, context)
     if user is None:
         return
+    if not context.limiter.allow(user.user_id):
+        if context.limiter.first_refusal(user.user_id):  # a flood is answered once
+            await message.reply_text(context.tr(texts.SLOW_DOWN, limit=context.limiter.limit))
+        return
     attachment = message.photo[-1] if message.photo else message.document
     if (attachment.file_size or 0) > MAX_BYTES:
-        await message.reply_text(context.tr(texts.FILE_TOO_BIG, size=attachment.file_size / 2**20,
+        await message.reply_text(context.tr(texts.FILE_TOO_BIG, size=_megabytes(attachment.file_size),
                                             limit=MAX_BYTES // 2**20))
         return
     await message.reply_chat_action(ChatAction.TYPING)
-    photo_bytes = bytes(await (await attachment.get_file()).download_as_bytearray())
+    photo_bytes = await _download(attachment, message, context)
+    if photo_bytes is None:
+        return
     try:
         faces, model_version = await asyncio.get_running_loop().run_in_executor(
             None, context.model.analyze, photo_bytes)
@@ -50,6 +55,17 @@ async def photo(update: Update, context: BotContext) -> None:
         return
     finally:
         del photo_bytes  # the photo leaves memory as soon as it has been read
+    async with context.user_lock(user.user_id):
+        user = await context.db.get_user(user.user_id)
+        if user is None or not user.consent_given:  # withdrawn, or /forget, while the photo was being read
+            log.info("Photo of user %s dropped unanswered: consent withdrawn while it was read",
+                     update.effective_user.id)
+            return
+        await _answer(message, context, user, faces, model_version)
+
+
+async def _answer(message: Message, context: BotContext, user: User, faces: list, model_version: str) -> None:
+    """Store the reading and suggestions for a read photo and send them (the user's lock is held)."""
     if not faces:
         await message.reply_text(context.tr(texts.NO_FACE))
         return
@@ -63,10 +79,30 @@ async def photo(update: Update, context: BotContext) -> None:
         buttons = keyboards.song_buttons(context.tr, [suggestion.suggestion_id for suggestion in suggestions])
     answer = await message.reply_text(result_text(context.tr, reading, len(faces), suggestions, user.mode),
                                       reply_markup=buttons)
-    context.remember_photo(answer.message_id, ReadPhoto(
+    context.remember_photo(answer, ReadPhoto(
         predicted=face.emotion, probabilities=dict(face.probabilities), model_version=model_version,
         face48=face.face48.tobytes() if user.donate_crops else None,
         song_buttons=buttons if suggestions else None))
+
+
+async def _download(attachment: PhotoSize | Document, message: Message, context: BotContext) -> bytes | None:
+    """The photo's bytes, in memory; None (the user told what happened) when Telegram cannot hand it over."""
+    try:
+        return bytes(await (await attachment.get_file()).download_as_bytearray())
+    except BadRequest as error:
+        if "too big" not in error.message.lower():
+            raise
+        await message.reply_text(context.tr(texts.FILE_TOO_BIG_TO_DOWNLOAD, limit=MAX_BYTES // 2**20))
+        return None
+    except TelegramError as error:
+        log.warning("Could not download the photo of user %s: %s", message.from_user.id, error)
+        await message.reply_text(context.tr(texts.DOWNLOAD_FAILED))
+        return None
+
+
+def _megabytes(size: int) -> float:
+    """Rounded up to a tenth, so a file just over the limit never reads as the limit itself."""
+    return math.ceil(size / 2**20 * 10) / 10
 
 
 async def wrong_file(update: Update, context: BotContext) -> None:
@@ -85,15 +121,16 @@ async def other_message(update: Update, context: BotContext) -> None:
 async def rate(update: Update, context: BotContext) -> None:
     """Store the user's 👍/👎 for a song (pressing again changes it) and tick it under the message."""
     query = update.callback_query
-    user = await consented_user(update, context)
-    if user is None:
-        return
-    suggestion_id, thumbs_up = keyboards.parse_rating(query.data)
-    try:
-        await context.db.rate(user.user_id, suggestion_id, thumbs_up)
-    except LookupError:
-        await query.answer(context.tr(texts.SUGGESTION_GONE), show_alert=True)
-        return
+    async with context.user_lock(update.effective_user.id):
+        user = await consented_user(update, context)
+        if user is None:
+            return
+        suggestion_id, thumbs_up = keyboards.parse_rating(query.data)
+        try:
+            await context.db.rate(user.user_id, suggestion_id, thumbs_up)
+        except LookupError:
+            await query.answer(context.tr(texts.SUGGESTION_GONE), show_alert=True)
+            return
     # Stored before it is acknowledged: an answered press is a saved rating, even if the bot stops right now.
     await query.answer(context.tr(N_("Saved 👍, thanks!") if thumbs_up else N_("Saved 👎, thanks!")))
     if isinstance(query.message, Message) and query.message.reply_markup:
@@ -105,7 +142,7 @@ async def rate(update: Update, context: BotContext) -> None:
 async def open_mood_picker(update: Update, context: BotContext) -> None:
     """Offer the other emotions under a guess the user says is wrong."""
     query = update.callback_query
-    read = context.recall_photo(query.message.message_id)
+    read = context.recall_photo(query.message)
     if read is None:
         await query.answer(context.tr(texts.OLD_PHOTO), show_alert=True)
         return
@@ -116,7 +153,7 @@ async def open_mood_picker(update: Update, context: BotContext) -> None:
 async def close_mood_picker(update: Update, context: BotContext) -> None:
     """Put the song buttons back when the user leaves the mood picker."""
     query = update.callback_query
-    read = context.recall_photo(query.message.message_id)
+    read = context.recall_photo(query.message)
     await query.answer()
     if read is not None and read.song_buttons is not None:
         await show(query, buttons=read.song_buttons)
@@ -125,7 +162,7 @@ async def close_mood_picker(update: Update, context: BotContext) -> None:
 async def skip_mood(update: Update, context: BotContext) -> None:
     """Leave the "how do you feel?" question unanswered: nothing more is stored, the photo is forgotten."""
     query = update.callback_query
-    context.drop_photo(query.message.message_id)
+    context.drop_photo(query.message)
     await query.answer()
     await show(query, context.tr(texts.SKIPPED))
 
@@ -133,20 +170,21 @@ async def skip_mood(update: Update, context: BotContext) -> None:
 async def pick_mood(update: Update, context: BotContext) -> None:
     """Store the mood the user picked as feedback on the model, and suggest songs for it instead."""
     query = update.callback_query
-    user = await consented_user(update, context)
-    if user is None:
-        return
-    emotion = query.data.removeprefix("mood:")
-    read = context.recall_photo(query.message.message_id)
-    if read is None or emotion not in LABELS:
-        await query.answer(context.tr(texts.OLD_PHOTO), show_alert=True)
-        return
-    context.drop_photo(query.message.message_id)
-    await context.db.record_emotion_feedback(user.user_id, read.predicted, emotion, read.probabilities,
-                                             read.model_version, read.face48 if user.donate_crops else None)
-    suggestions = await context.db.recommend(user.user_id, one_hot(emotion), user.mode, n=SONGS_PER_ANSWER,
-                                             model_version=read.model_version, emotion=emotion)
-    await query.answer(context.tr(N_("Thanks, noted!")))
-    await show(query, corrected_text(context.tr, emotion, suggestions, user.mode),
-               keyboards.song_buttons(context.tr, [suggestion.suggestion_id for suggestion in suggestions],
-                                      with_fix=False))
+    async with context.user_lock(update.effective_user.id):
+        user = await consented_user(update, context)
+        if user is None:
+            return
+        emotion = query.data.removeprefix("mood:")
+        read = context.recall_photo(query.message)
+        if read is None or emotion not in LABELS:
+            await query.answer(context.tr(texts.OLD_PHOTO), show_alert=True)
+            return
+        context.drop_photo(query.message)
+        await context.db.record_emotion_feedback(user.user_id, read.predicted, emotion, read.probabilities,
+                                                 read.model_version, read.face48 if user.donate_crops else None)
+        suggestions = await context.db.recommend(user.user_id, one_hot(emotion), user.mode, n=SONGS_PER_ANSWER,
+                                                 model_version=read.model_version, emotion=emotion)
+        await query.answer(context.tr(N_("Thanks, noted!")))
+        await show(query, corrected_text(context.tr, emotion, suggestions, user.mode),
+                   keyboards.song_buttons(context.tr, [suggestion.suggestion_id for suggestion in suggestions],
+                                          with_fix=False))

@@ -103,13 +103,18 @@ WRONG_FILE_TYPE = N_("I can only read images, and that file is of type {kind}. S
                      "an image file.")
 WRONG_FILE_UNKNOWN_TYPE = N_("I can only read images, and I don't know the type of that file. Send your selfie as a "
                              "photo, or as an image file.")
-FILE_TOO_BIG = N_("That file is {size:.0f} MB: too big for me. Please send a photo under {limit} MB (sending it as a "
-                  "photo rather than a file shrinks it).")
+FILE_TOO_BIG = N_("That file is {size:.1f} MB: too big for me. Please send a photo of {limit} MB or less (sending "
+                  "it as a photo rather than a file shrinks it).")
+FILE_TOO_BIG_TO_DOWNLOAD = N_("That file is too big for me: Telegram lets me fetch files of up to 20 MB, and I read "
+                              "photos of up to {limit} MB. Please send it as a photo rather than a file: that shrinks "
+                              "it.")
+DOWNLOAD_FAILED = N_("I couldn't fetch that photo from Telegram. 📡 Please send it again in a moment.")
 IMAGE_PROBLEMS = {  # what the model's ImageError.kind means, for the user
     "not_image": N_("I couldn't read that image: it isn't a picture format I know, or the file is damaged. "
                     "Please send your selfie as a photo."),
     "truncated": N_("That image is cut short; the upload may not have finished. Please send it again."),
     "too_large": N_("That image has too many pixels for me. Please send it as a photo: Telegram makes it smaller."),
+    "too_small": N_("That picture is too small for me to see a face in. Please send a bigger selfie."),
 }
 SLOW_DOWN = N_("Whoa, that's a lot of photos! 😅 I can read {limit} a minute per person, so please wait a moment "
                "before sending the next one.")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
+from db import schema
 from db.song_csv import SongRow, fold, read_song_csv
 
 BUNDLED_CATALOG = Path(__file__).resolve().parent / "catalog.csv"
@@ -46,7 +47,7 @@ def import_songs(connection: sqlite3.Connection, path: Path, source: str | None 
     """Import a song CSV into the catalog in one transaction; raises CatalogError (nothing kept) if malformed."""
     source = source or path.name
     report = ImportReport()
-    connection.execute("BEGIN IMMEDIATE")
+    schema.begin_immediate(connection)
     try:
         for row_or_reason in read_song_csv(path, progress):
             if isinstance(row_or_reason, str):

@@ -1,12 +1,17 @@
 """`Database`: every read and write the bot makes, on one aiosqlite connection, returning plain data classes.
 
 Opening a file creates it if needed, applies the migrations it lacks and imports the bundled song catalog when
-that changed (in a worker thread, before the async connection opens). Writes that belong together run in one
-transaction under a lock, so two users' updates never interleave on the shared connection.
+that changed (in a worker thread, before the async connection opens).
+
+One statement or transaction at a time uses the shared connection (a lock): a read never runs inside another
+handler's transaction, and no half-read statement holds an old snapshot that would make the next `BEGIN
+IMMEDIATE` fail at once. A write waits for other processes (busy timeout, then retries with backoff, see
+`db.schema`), so a running import delays a user's request and never fails it.
 """
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -110,7 +115,7 @@ class Database:
     def __init__(self, connection: aiosqlite.Connection, path: Path):
         self.path = path
         self._connection = connection
-        self._write_lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # one statement or transaction at a time on the connection
         self._catalog: recommender.CatalogIndex | None = None
         self._catalog_version: str | None = None
         self._rng = np.random.default_rng()
@@ -129,7 +134,7 @@ class Database:
         return cls(connection, path)
 
     async def close(self) -> None:
-        async with self._write_lock:  # let a write in progress finish
+        async with self._lock:  # let a write in progress finish
             await self._connection.close()
 
     async def __aenter__(self) -> "Database":
@@ -181,7 +186,11 @@ class Database:
         return await self.get_user(user_id)
 
     async def forget_user(self, user_id: int) -> dict[str, int]:
-        """Delete every row about the user (their ratings leave the song scores too); rows deleted per table."""
+        """Delete every row about the user (their ratings leave the song scores too); rows deleted per table.
+
+        When it returns, the user's bytes are gone from every file: deleted rows are overwritten (secure_delete)
+        and the write-ahead log, which still holds the pages as they were, is checkpointed and truncated.
+        """
         async with self._transaction() as db:
             cursor = await db.execute(
                 "SELECT s.song_id, s.emotion, r.thumbs_up FROM ratings r JOIN suggestions s USING (suggestion_id) "
@@ -192,6 +201,7 @@ class Database:
             for table in ("ratings", "emotion_feedback", "readings", "suggestions", "users"):
                 cursor = await db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
                 deleted[table] = cursor.rowcount
+        await self._empty_write_ahead_log()
         return deleted
 
     # ----- photos, songs and ratings -----
@@ -392,26 +402,53 @@ class Database:
 
     @asynccontextmanager
     async def _transaction(self, commit: bool = True) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._write_lock:
-            await self._connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._connection
-            except BaseException:
-                await self._connection.execute("ROLLBACK")
-                raise
-            await self._connection.execute("COMMIT" if commit else "ROLLBACK")
+        """A write transaction (rolled back at the end if not `commit`); while another process writes, wait and
+        retry (the lock is let go meanwhile)."""
+        delays = schema.retry_delays()
+        while True:
+            async with self._lock:
+                try:
+                    await self._connection.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as error:
+                    delay = next(delays, None)
+                    if not schema.is_busy(error) or delay is None:
+                        raise
+                else:
+                    try:
+                        yield self._connection
+                    except BaseException:
+                        await self._connection.execute("ROLLBACK")
+                        raise
+                    await self._connection.execute("COMMIT" if commit else "ROLLBACK")
+                    return
+            await asyncio.sleep(delay)
+
+    async def _empty_write_ahead_log(self) -> None:
+        """Copy the write-ahead log into the file and truncate it, waiting for readers of old pages to finish."""
+        delays = schema.retry_delays()
+        while True:
+            async with self._lock:
+                busy, _, _ = await self._one_unlocked("PRAGMA wal_checkpoint(TRUNCATE)")
+            delay = next(delays, None)
+            if not busy or delay is None:
+                return
+            await asyncio.sleep(delay)
 
     async def _stop_donating(self, db: aiosqlite.Connection, user_id: int) -> None:
         await db.execute("UPDATE users SET donate_crops = 0 WHERE user_id = ?", (user_id,))
         await db.execute("UPDATE emotion_feedback SET face48 = NULL WHERE user_id = ?", (user_id,))
 
     async def _one(self, sql: str, *params) -> tuple | None:
-        cursor = await self._connection.execute(sql, params)
-        return await cursor.fetchone()
+        async with self._lock:
+            return await self._one_unlocked(sql, *params)
+
+    async def _one_unlocked(self, sql: str, *params) -> tuple | None:
+        async with self._connection.execute(sql, params) as cursor:
+            return await cursor.fetchone()
 
     async def _all(self, sql: str, *params, map_row=None) -> list:
-        cursor = await self._connection.execute(sql, params)
-        rows = await cursor.fetchall()
+        async with self._lock, self._connection.execute(sql, params) as cursor:
+            rows = await cursor.fetchall()
         return [map_row(row) for row in rows] if map_row else rows
 
 

@@ -2,9 +2,14 @@
 
 The file's schema version is SQLite's own `PRAGMA user_version`: migration N brings a file from version N-1 to N,
 inside one transaction, so a file is always at exactly one version. Never edit a released migration; add one.
+
+Several processes may write the file at once (the bot, `python -m db import-songs`, `rescore`, `bot suggest`):
+every writer starts with `BEGIN IMMEDIATE`, waits out SQLite's busy timeout, then retries with backoff
+(`begin_immediate`), so a busy file delays a write and never fails it.
 """
 
 import sqlite3
+import time
 from pathlib import Path
 
 MIGRATIONS = (
@@ -93,16 +98,39 @@ MIGRATIONS = (
     """
     ALTER TABLE users ADD COLUMN language TEXT;
     """,
+    # 5: suggestion ids are never reused, so a button under an old message can never rate a later song
+    # (AUTOINCREMENT needs the table rebuilt, SQLite's 12-step recipe; foreign keys are off while migrating).
+    """
+    CREATE TABLE suggestions_new (
+        suggestion_id  INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id        INTEGER NOT NULL REFERENCES users ON DELETE CASCADE,
+        song_id        INTEGER NOT NULL REFERENCES songs ON DELETE CASCADE,
+        emotion        TEXT NOT NULL,
+        mode           TEXT NOT NULL,
+        created_at     TEXT NOT NULL,
+        model_version  TEXT
+    );
+    INSERT INTO suggestions_new (suggestion_id, user_id, song_id, emotion, mode, created_at, model_version)
+        SELECT suggestion_id, user_id, song_id, emotion, mode, created_at, model_version FROM suggestions;
+    DROP TABLE suggestions;
+    ALTER TABLE suggestions_new RENAME TO suggestions;
+    CREATE INDEX suggestions_by_user ON suggestions (user_id, suggestion_id);
+    """,
 )
 LATEST_VERSION = len(MIGRATIONS)
 
+
+BUSY_TIMEOUT_MS = 5000  # SQLite itself waits this long for another writer before saying "database is locked"
+LOCK_PATIENCE_SECONDS = 300.0  # then a writer retries with backoff for this long (a big import takes seconds)
+FIRST_RETRY_SECONDS, LAST_RETRY_SECONDS = 0.05, 1.0
 
 # The settings of every connection to our files, the bot's (aiosqlite) and the tools' (sqlite3) alike.
 PRAGMAS = (
     "journal_mode = WAL",  # readers never block the bot's writes
     "foreign_keys = ON",
-    "busy_timeout = 5000",
+    f"busy_timeout = {BUSY_TIMEOUT_MS}",
     "synchronous = NORMAL",  # safe with WAL; a power cut may lose the last commit only
+    "secure_delete = ON",  # deleted rows (a /forget, a withdrawn crop) are overwritten, not just unlinked
 )
 
 
@@ -114,26 +142,63 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return connection
 
 
+def is_busy(error: sqlite3.Error) -> bool:
+    """Whether the error is another connection holding the file ("database is locked"), worth retrying."""
+    return getattr(error, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def retry_delays(patience: float = LOCK_PATIENCE_SECONDS):
+    """Seconds to sleep between attempts of a busy write (doubling, capped), until `patience` has run out."""
+    deadline, delay = time.monotonic() + patience, FIRST_RETRY_SECONDS
+    while time.monotonic() < deadline:
+        yield delay
+        delay = min(2 * delay, LAST_RETRY_SECONDS)
+
+
+def begin_immediate(connection: sqlite3.Connection) -> None:
+    """Start a write transaction, waiting (busy timeout, then retries with backoff) while others write."""
+    delays = retry_delays()
+    while True:
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as error:
+            delay = next(delays, None)
+            if not is_busy(error) or delay is None:
+                raise
+            time.sleep(delay)
+
+
 def schema_version(connection: sqlite3.Connection) -> int:
     return connection.execute("PRAGMA user_version").fetchone()[0]
 
 
 def migrate(connection: sqlite3.Connection, target: int = LATEST_VERSION) -> int:
-    """Apply every migration the file lacks, each in its own transaction; returns the new version."""
+    """Apply every migration the file lacks, each in its own transaction; returns the new version.
+
+    Foreign keys are off while a migration runs (a table rebuild drops the old table, which would otherwise
+    cascade) and checked before it commits, as SQLite's documentation recommends.
+    """
     version = schema_version(connection)
     if version > LATEST_VERSION:
         raise RuntimeError(f"the database is at schema version {version}, newer than this code "
                            f"({LATEST_VERSION}); upgrade MoodTunes instead of opening it with an old version")
-    for number in range(version + 1, target + 1):
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _statements(MIGRATIONS[number - 1]):
-                connection.execute(statement)
-            connection.execute(f"PRAGMA user_version = {number}")
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
+    connection.execute("PRAGMA foreign_keys = OFF")
+    try:
+        for number in range(version + 1, target + 1):
+            begin_immediate(connection)
+            try:
+                for statement in _statements(MIGRATIONS[number - 1]):
+                    connection.execute(statement)
+                if connection.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                    raise RuntimeError(f"migration {number} would break a foreign key")
+                connection.execute(f"PRAGMA user_version = {number}")
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+    finally:
+        connection.execute("PRAGMA foreign_keys = ON")
     return schema_version(connection)
 
 

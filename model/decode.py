@@ -21,6 +21,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 MAX_BYTES = 20 * 1024 * 1024  # Telegram's own limit for files a bot can download
 MAX_PIXELS = 40_000_000  # 40 megapixels; a 4000x3000 phone photo is 12
+MIN_SIDE = 10  # pixels; a smaller picture cannot hold a face the detector could find
 MIN_DECODED_SIDE = 640  # long side; see the module docstring
 # Pillow's names of the formats read, and the same for people. MPO (a JPEG with extra pictures) is read as JPEG.
 FORMATS = ("JPEG", "PNG", "WEBP", "HEIF", "AVIF", "GIF", "BMP", "TIFF")
@@ -40,7 +41,7 @@ warnings.filterwarnings("ignore", module=r"PIL\.")
 
 
 class ImageError(ValueError):
-    """Bytes that cannot be turned into a photo; `kind` is "not_image", "truncated" or "too_large"."""
+    """Bytes that cannot be turned into a photo; `kind` is "not_image", "truncated", "too_large" or "too_small"."""
 
     def __init__(self, kind: str, message: str):
         super().__init__(message)
@@ -68,6 +69,9 @@ def decode_image(data: bytes) -> DecodedImage:
             if width * height > MAX_PIXELS:
                 raise ImageError("too_large", f"That image is {width}x{height} pixels; I can read photos up to "
                                               f"{MAX_PIXELS // 1_000_000} megapixels.")
+            if min(width, height) < MIN_SIDE:
+                raise ImageError("too_small", f"That picture is only {width}x{height} pixels: too small to see a "
+                                              "face in. Please send a bigger selfie.")
             if image.format in ("JPEG", "MPO"):
                 image.draft("RGB", _smallest_readable(image.size))
             image.decodermaxblock = len(data)  # the file is in memory: one piece for the decoder, not 64 KB ones

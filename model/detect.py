@@ -31,6 +31,13 @@ MAX_TILES = 20  # very tall or wide photos get larger tiles rather than more of 
 CONFIRM_ZOOM = 3.0  # an unsure candidate is looked at again in a view this many times its size
 MATCH_IOU = 0.3  # a closer look confirms a candidate when its box overlaps the candidate's this much
 TILE_MAX_FACE = 0.6  # in a tile, only faces up to this share of its side count
+# What BlazeFace alone does not check (it finds "faces" in a grey gradient with text): a face has its two eyes
+# apart, and features all over it. These take the gradients with text read as a face from 53 of 144 to 2, and cost
+# 3 of the 480 faces of `python -m model.compare_detectors` (model/DETECTION.md has the figures).
+MIN_EYE_SPAN = 0.15  # the eyes are at least this share of the box's side apart (they collapse together on text)
+FEATURE_VIEW = 48  # pixels: the box is judged at the size the classifier sees
+FLAT_LAPLACIAN = 2.0  # grey levels: a pixel this smooth has no feature on it
+MAX_FLAT_SHARE = 0.75  # at most this share of a face's box is featureless
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,8 @@ class BlazeFaceDetector:
         if sure and len(unsure_rows):  # a weaker box of a face already found is that face's, not another
             overlap = np.stack([_iou(_corners(d.box), unsure_rows[:, :4]) for d in sure]).max(axis=0)
             unsure_rows = unsure_rows[overlap <= self._nms_iou]
-        return sure + self._confirmed(image, self._merged(unsure_rows, image.shape))
+        found = sure + self._confirmed(image, self._merged(unsure_rows, image.shape))
+        return [detection for detection in found if _looks_like_a_face(image, detection)]
 
     def _merged(self, rows: np.ndarray, shape) -> list[Detection]:
         return [Detection(_clip(row[:4], shape), score, ((row[4], row[5]), (row[6], row[7])))
@@ -177,6 +185,20 @@ class HaarDetector:
         weights = np.ravel(weights)
         return [Detection(tuple(float(v) / scale for v in boxes[i]), float(weights[i]))
                 for i in np.argsort(-weights)]
+
+
+def _looks_like_a_face(image: np.ndarray, detection: Detection) -> bool:
+    """Whether a detection has a face's eyes and features: BlazeFace's score alone passes smooth shapes with text."""
+    x, y, w, h = detection.box
+    (right_x, right_y), (left_x, left_y) = detection.eyes
+    if np.hypot(left_x - right_x, left_y - right_y) < MIN_EYE_SPAN * max(w, h):
+        return False
+    box = image[int(y):int(np.ceil(y + h)), int(x):int(np.ceil(x + w))]
+    if box.size == 0:
+        return False
+    grey = cv2.cvtColor(cv2.resize(box, (FEATURE_VIEW, FEATURE_VIEW), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+    flat = np.abs(cv2.Laplacian(grey.astype(np.float32), cv2.CV_32F)) < FLAT_LAPLACIAN
+    return flat.mean() <= MAX_FLAT_SHARE
 
 
 def ssd_anchors(input_size: int, layout: tuple[tuple[int, int], ...]) -> np.ndarray:

@@ -35,9 +35,9 @@ HTML_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "c
 
 
 class ApiError(Exception):
-    def __init__(self, code: int, description: str):
+    def __init__(self, code: int, description: str, retry_after: int | None = None):
         super().__init__(description)
-        self.code, self.description = code, description
+        self.code, self.description, self.retry_after = code, description, retry_after
 
 
 @dataclass
@@ -56,6 +56,7 @@ class BotApiServer:
         self.token = token
         self.calls: list[Call] = []
         self.downloads: list[str] = []  # file paths the bot downloaded
+        self.download_requests = 0  # downloads begun, finished or not
         self.messages: dict[tuple[int, int], dict] = {}  # (chat id, message id) -> message as it is now
         self.callback_answers: dict[str, dict] = {}
         self.polls = 0  # getUpdates calls begun
@@ -68,6 +69,10 @@ class BotApiServer:
         self._message_ids: dict[int, itertools.count] = {}
         self.webhook: dict = {}  # what setWebhook registered: url, secret_token
         self.webhook_statuses: list[int] = []  # HTTP status of each update posted to the webhook
+        self.downloads_open = threading.Event()  # cleared: downloads wait (a photo stays in flight)
+        self.downloads_open.set()
+        self.downloads_fail = False  # a download answers 500, as a Telegram hiccup does
+        self.sends_refused = 0  # this many sendMessage calls are answered 429 "retry after 1 s"
         self._webhook_route: str | None = None
         self._changed = threading.Condition()
         self._closing = False
@@ -134,13 +139,14 @@ class BotApiServer:
     # ----- what users do -----
 
     def add_file(self, content: bytes, extension: str, declared_size: int | None = None) -> dict:
-        """Store an uploaded file and return its file_id, file_unique_id and file_size."""
+        """Store an uploaded file and return its file_id, file_unique_id and file_size (its real size, or
+        `declared_size`; none at all for 0: the field is optional, and getFile still refuses a file too big)."""
         with self._changed:  # re-entrant: _sendPhoto calls it holding the lock
             number = next(self._file_ids)
             file_id = f"file-{number}"
             size = len(content) if declared_size is None else declared_size
-            self._files[file_id] = (f"uploads/file_{number}{extension}", content, size)
-        return {"file_id": file_id, "file_unique_id": f"unique-{number}", "file_size": size}
+            self._files[file_id] = (f"uploads/file_{number}{extension}", content, size or len(content))
+        return {"file_id": file_id, "file_unique_id": f"unique-{number}", **({"file_size": size} if size else {})}
 
     def route_webhook_to(self, local_url: str) -> None:
         """Post updates to `local_url` once the bot has set a webhook (the reverse proxy's job in production)."""
@@ -205,6 +211,12 @@ class BotApiServer:
                 self._changed.notify_all()
 
     def download(self, path: str) -> bytes:
+        with self._changed:
+            self.download_requests += 1
+            self._changed.notify_all()
+        self.downloads_open.wait(timeout=60)
+        if self.downloads_fail:
+            raise ApiError(500, "Internal Server Error")
         with self._changed:
             for file_path, content, _ in self._files.values():
                 if file_path == path:
@@ -275,6 +287,9 @@ class BotApiServer:
     def _sendMessage(self, params):
         _check_text(params)
         chat_id = params["chat_id"]
+        if self.sends_refused > 0:  # Telegram's flood control
+            self.sends_refused -= 1
+            raise ApiError(429, "Too Many Requests: retry after 1", retry_after=1)
         message = {"message_id": self.next_message_id(chat_id), "date": int(time.time()), "from": BOT_USER,
                    "chat": {"id": chat_id, "type": "private"}, "text": params["text"]}
         if params.get("reply_markup"):
@@ -508,7 +523,8 @@ def _handler_for(server: BotApiServer):
                 result = server.call(path[len(method_prefix):], {**_decode(params), **uploads})
                 self._reply(200, json.dumps({"ok": True, "result": result}).encode())
             except ApiError as error:
-                answer = {"ok": False, "error_code": error.code, "description": error.description}
+                answer = {"ok": False, "error_code": error.code, "description": error.description,
+                          **({"parameters": {"retry_after": error.retry_after}} if error.retry_after else {})}
                 self._reply(error.code, json.dumps(answer).encode())
 
         def _reply(self, status: int, body: bytes, content_type: str = "application/json"):

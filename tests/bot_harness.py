@@ -48,13 +48,20 @@ class RunningBot:
         return self.log.read_text(errors="replace")
 
 
-def start_bot(telegram: BotApiServer, folder: Path, **settings: str) -> RunningBot:
-    """Run the bot against `telegram` with a fresh database in `folder`; returns once it is taking updates."""
-    database, log = folder / "moodtunes.sqlite3", folder / "bot.log"
+def bot_environment(telegram: BotApiServer, database: Path, **settings: str) -> dict[str, str]:
+    """The environment the bot under test runs with: this server, this database, DEBUG logs, 3 photos a minute."""
     environment = {name: value for name, value in os.environ.items()
                    if not name.startswith(("TELEGRAM_", "WEBHOOK_", "ADMIN_", "RATE_LIMIT_", "MODEL_"))}
     environment.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=telegram.base_url, DATABASE_PATH=str(database),
-                       LOG_LEVEL="DEBUG", ADMIN_USER_IDS=str(ADMIN_ID), RATE_LIMIT_PHOTOS_PER_MINUTE="3", **settings)
+                       LOG_LEVEL="DEBUG", ADMIN_USER_IDS=str(ADMIN_ID), RATE_LIMIT_PHOTOS_PER_MINUTE="3")
+    environment.update(settings)
+    return environment
+
+
+def start_bot(telegram: BotApiServer, folder: Path, **settings: str) -> RunningBot:
+    """Run the bot against `telegram` with a fresh database in `folder`; returns once it is taking updates."""
+    database, log = folder / "moodtunes.sqlite3", folder / "bot.log"
+    environment = bot_environment(telegram, database, **settings)
     polls_before, webhooks_before = telegram.polls, len(telegram.calls_to("setWebhook"))
     with log.open("wb") as log_file:
         process = subprocess.Popen([sys.executable, "-m", "bot"], cwd=REPO, env=environment,

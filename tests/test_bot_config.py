@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from bot.config import OFFICIAL_API_BASE_URL, ConfigError, Settings
-from bot.logs import RedactToken
+from bot.logs import RedactSecrets
 from bot.ratelimit import RateLimiter
 
 TOKEN = "123456:ABC-secret-token"
@@ -80,7 +80,7 @@ def test_the_rate_limit_refuses_the_photo_over_the_limit_then_recovers():
 def test_the_token_is_blanked_out_of_every_log_line_and_traceback():
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.addFilter(RedactToken(TOKEN))
+    handler.addFilter(RedactSecrets(TOKEN))
     logger = logging.getLogger("test_bot_config.redaction")
     logger.addHandler(handler)
     logger.propagate = False

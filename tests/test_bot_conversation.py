@@ -1,6 +1,10 @@
 """Users talking to the real bot (`python -m bot`) through the local Bot API server, checked in its SQLite file."""
 
 import re
+import time
+from contextlib import contextmanager
+
+import pytest
 
 from bot import texts
 from bot.i18n import LANGUAGES, translator
@@ -195,3 +199,91 @@ def test_nothing_is_stored_for_someone_who_only_said_hello_and_not_now(telegram,
     telegram.wait_until(lambda: user.message(greeting["message_id"])["text"] == texts.CONSENT_DECLINED)
     assert "reply_markup" not in user.message(greeting["message_id"])
     assert snapshot(running_bot.database) == before
+
+
+@contextmanager
+def photo_in_flight_of(telegram):
+    """Downloads wait until the block ends: a photo sent meanwhile is being read when the user does something."""
+    telegram.downloads_open.clear()
+    try:
+        yield
+    finally:
+        telegram.downloads_open.set()
+
+
+@pytest.mark.parametrize("withdraw", ["forget", "consent"])
+def test_a_photo_in_flight_when_the_user_erases_their_data_or_withdraws_consent_is_dropped(telegram, running_bot,
+                                                                                         withdraw):
+    user = new_user(telegram)
+    agree(user)
+    settings = user.wait_for_reply(after=user.send("/consent"), contains="You agreed on")
+    with photo_in_flight_of(telegram):
+        requested, downloaded = telegram.download_requests, len(telegram.downloads)
+        sent = selfie().send(user)
+        telegram.wait_until(lambda: telegram.download_requests > requested, what="the photo's download")
+        if withdraw == "forget":
+            question = user.wait_for_reply(after=user.send("/forget"), contains="Go ahead?")
+            user.press(question, "🗑 Yes, delete everything")
+        else:
+            user.press(settings, "Withdraw consent")
+    telegram.wait_until(lambda: len(telegram.downloads) > downloaded, what="the download to finish")
+    time.sleep(1.5)  # the photo, now read, would be answered within this
+    assert not any("Rate them" in message["text"] or message["text"] == texts.NO_FACE
+                   for message in telegram.chat(user.user_id) if message["message_id"] > sent)
+    about = rows_about(running_bot.database, user.user_id)
+    assert about.get("readings") == 0 and about.get("suggestions") == 0, about
+    if withdraw == "forget":
+        assert set(about.values()) == {0}, "nothing recreated the user"
+
+
+def test_a_button_under_a_message_from_before_forget_never_rates_a_newer_song(telegram, running_bot):
+    user = new_user(telegram)
+    agree(user)
+    old_answer = user.wait_for_reply(after=selfie(7).send(user), contains="Rate them")
+    question = user.wait_for_reply(after=user.send("/forget"), contains="Go ahead?")
+    user.press(question, "🗑 Yes, delete everything")
+    telegram.wait_until(lambda: user.message(question["message_id"])["text"].startswith("Done."))
+    agree(user)
+    user.wait_for_reply(after=selfie(7).send(user), contains="Rate them")
+
+    assert user.press(user.message(old_answer["message_id"]), "1 👍")["text"] == texts.SUGGESTION_GONE
+    assert rows(running_bot.database, "SELECT COUNT(*) FROM ratings WHERE user_id = ?", user.user_id) == [(0,)]
+
+
+@pytest.mark.parametrize("data", [None, "", "rate:99999999999999999999999:up", "rate:1:up" + "x" * 60, "consent:maybe",
+                                  "mood:happy", "fix", "fix:cancel"],
+                         ids=["missing", "empty", "huge_id", "too_long", "unknown", "mood_no_message", "fix_no_message",
+                              "cancel_no_message"])
+def test_a_forged_button_press_gets_the_out_of_date_answer_and_changes_nothing(telegram, running_bot, data):
+    user = new_user(telegram)
+    agree(user)
+    answer = user.wait_for_reply(after=selfie(1).send(user), contains="Rate them")
+    before = snapshot(running_bot.database)
+    without_message = data is not None and data.startswith(("mood:", "fix"))
+    query_id = f"query-{user.user_id}-forged"
+    telegram.push_update("callback_query", {"id": query_id, "from": user.profile, "chat_instance": "1",
+                                            **({"inline_message_id": "1"} if without_message else {"message": answer}),
+                                            **({} if data is None else {"data": data})})
+    reply = telegram.wait_until(lambda: telegram.callback_answers.get(query_id), what="the answer to the press")
+    assert reply["text"].startswith("This button is out of date")
+    assert snapshot(running_bot.database) == before, "consent, crops and ratings are untouched"
+    assert "Traceback" not in running_bot.log_text()
+
+
+def test_a_press_on_another_chat_s_message_with_the_same_id_does_not_act_on_the_user_s_photo(telegram, running_bot):
+    user = new_user(telegram)
+    agree(user)
+    answer = user.wait_for_reply(after=selfie(2).send(user), contains="Rate them")
+    elsewhere = {**answer, "chat": {"id": -1001234, "type": "supergroup", "title": "Elsewhere"}}
+    assert user.press_data(elsewhere, "fix")["text"] == texts.OLD_PHOTO
+
+
+def test_at_debug_level_the_log_holds_no_name_text_or_file_id(telegram, running_bot):
+    user = new_user(telegram, "Zebulonia")
+    agree(user)
+    user.wait_for_reply(after=user.send("my diary entry number 7731"))
+    user.wait_for_reply(after=selfie().send(user), contains="Rate them")
+    file_id = telegram.calls_to("getFile", None)[-1].params["file_id"]
+    log = running_bot.log_text()
+    assert "Zebulonia" not in log and "diary entry" not in log
+    assert f"'{file_id}'" not in log and f'"{file_id}"' not in log

@@ -5,14 +5,17 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
-from bot_harness import REPO, agree, assert_clean_log, empty_room, new_user, rows, selfie, snapshot, start_bot
+from bot_harness import (REPO, agree, assert_clean_log, bot_environment, empty_room, new_user, rows, selfie, snapshot,
+                         start_bot)
 from db.database import prepare_file
 from model import EmotionModel
 from model.__main__ import read_image
@@ -134,6 +137,116 @@ def test_behind_a_web_server_the_bot_takes_updates_by_webhook_and_checks_the_sec
         telegram.route_webhook_to(None)
     assert bot.stop() == 0
     assert_clean_log(bot)
+
+
+def not_a_database(folder: Path) -> Path:
+    (folder / "notes.sqlite3").write_text("shopping list: milk, eggs")
+    return folder / "notes.sqlite3"
+
+
+def from_the_future(folder: Path) -> Path:
+    with sqlite3.connect(folder / "future.sqlite3") as connection:
+        connection.execute("PRAGMA user_version = 99")
+    return folder / "future.sqlite3"
+
+
+def under_a_file(folder: Path) -> Path:
+    (folder / "a-file").write_text("")
+    return folder / "a-file" / "moodtunes.sqlite3"
+
+
+def corrupt_model(folder: Path) -> Path:
+    shutil.copy(REPO / "model" / "emotion.json", folder / "emotion.json")
+    (folder / "emotion.tflite").write_bytes(b"not a model" * 100)
+    return folder / "emotion.tflite"
+
+
+def corrupt_metadata(folder: Path) -> Path:
+    shutil.copy(REPO / "model" / "emotion.tflite", folder / "emotion.tflite")
+    (folder / "emotion.json").write_text("{ half a file")
+    return folder / "emotion.tflite"
+
+
+@pytest.mark.parametrize("setting, value, complaint", [
+    ("TELEGRAM_BOT_TOKEN", "7000000001:AAHk-a-token-Telegram-does-not-know", "refused TELEGRAM_BOT_TOKEN"),
+    ("TELEGRAM_API_BASE_URL", "http://127.0.0.1:9", "Cannot reach the Bot API server at http://127.0.0.1:9"),
+    ("TELEGRAM_API_BASE_URL", "api.telegram.org", "TELEGRAM_API_BASE_URL must be the address"),
+    ("WEBHOOK_SECRET", "not allowed!", "WEBHOOK_SECRET may hold only"),
+    ("MODEL_PATH", lambda folder: folder / "missing.tflite", "Cannot load the emotion model"),
+    ("MODEL_PATH", corrupt_model, "Cannot load the emotion model"),
+    ("MODEL_PATH", corrupt_metadata, "Cannot load the emotion model"),
+    ("DATABASE_PATH", not_a_database, "Cannot use the database"),
+    ("DATABASE_PATH", from_the_future, "newer than this code"),
+    ("DATABASE_PATH", under_a_file, "Cannot use the database"),
+], ids=["refused_token", "unreachable_server", "url_without_scheme", "bad_webhook_secret", "missing_model",
+        "corrupt_model", "corrupt_metadata", "not_sqlite", "newer_schema", "unwritable_folder"])
+def test_a_start_up_failure_is_one_line_saying_what_to_fix_without_the_token(telegram, tmp_path, setting, value,
+                                                                             complaint):
+    value = str(value(tmp_path)) if callable(value) else value
+    environment = bot_environment(telegram, tmp_path / "moodtunes.sqlite3", LOG_LEVEL="INFO", **{setting: value})
+    result = subprocess.run([sys.executable, "-m", "bot"], cwd=REPO, env=environment, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and complaint in result.stderr, result.stderr
+    assert environment["TELEGRAM_BOT_TOKEN"] not in result.stderr
+    assert environment["TELEGRAM_BOT_TOKEN"].split(":")[1] not in result.stderr
+    problems = [line for line in result.stderr.splitlines() if "ERROR" in line or "CRITICAL" in line]
+    assert problems == [], result.stderr
+
+
+def test_a_base_url_copied_with_its_bot_suffix_works(telegram, tmp_path):
+    bot = start_bot(telegram, tmp_path, TELEGRAM_API_BASE_URL=telegram.base_url + "/bot")
+    user = new_user(telegram)
+    assert "How MoodTunes works" in user.wait_for_reply(after=user.send("/help"))["text"]
+    assert bot.stop() == 0
+    assert_clean_log(bot)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def post(url: str, body: bytes, secret: str | None) -> int | str:
+    """The HTTP status the webhook answers, or "closed" when it hangs up on the request."""
+    headers = {"Content-Type": "application/json", **({"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {})}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST", headers=headers),
+                                    timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (urllib.error.URLError, ConnectionError):
+        return "closed"
+
+
+def test_the_webhook_refuses_junk_and_oversized_bodies_in_one_log_line_each(telegram, tmp_path):
+    port, secret = free_port(), "webhook-secret_2"
+    bot = start_bot(telegram, tmp_path, WEBHOOK_URL="https://moodtunes.example.org/hook", WEBHOOK_SECRET=secret,
+                    PORT=str(port))
+    url = f"http://127.0.0.1:{port}/hook"
+    junk = b"JUNK-" * (2 * 1024 * 1024 // 5)
+    no_sender = {"update_id": 90001, "message": {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"},
+                                                 "text": "no from"}}
+    assert post(url, junk, None) in (403, "closed"), "refused before the body is read"
+    assert post(url, junk, secret) in (400, 413, "closed"), "a body over the cap is refused"
+    assert post(url, b"JUNK-not-json", secret) == 400
+    assert post(url, b"[1, 2]", secret) == 400 and post(url, b"null", secret) == 400
+    assert post(url, json.dumps(no_sender).encode(), secret) == 200
+    assert post(url, b"{}", "wrong") == 403
+
+    user = new_user(telegram)
+    telegram.route_webhook_to(url)
+    try:
+        assert "How MoodTunes works" in user.wait_for_reply(after=user.send("/help"))["text"], "still serving"
+    finally:
+        telegram.route_webhook_to(None)
+    assert bot.stop() == 0
+    log = bot.log_text()
+    assert_clean_log(bot)
+    assert "JUNK" not in log and "CRITICAL" not in log and " ERROR " not in log and secret not in log
+    assert log.count("Webhook refused") >= 4
 
 
 def test_the_consent_age_is_configurable(telegram, tmp_path):

@@ -1,6 +1,9 @@
 """The database file: migrations, consent, ratings, corrections and donated crops, /forget. Real SQLite files."""
 
+import asyncio
 import sqlite3
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -88,7 +91,7 @@ async def test_a_file_of_schema_3_gains_the_language_choice_and_keeps_its_users(
         assert (user.consent_given, user.mode, user.language) == (True, "lift", None)
         assert (await database.set_language(7, "pt_BR")).language == "pt_BR"
     with sqlite3.connect(path) as connection:
-        assert schema.schema_version(connection) == schema.LATEST_VERSION == 4
+        assert schema.schema_version(connection) == schema.LATEST_VERSION == 5
 
 
 async def test_a_language_chosen_before_consent_implies_no_consent_and_forget_erases_it(database):
@@ -244,3 +247,82 @@ async def test_stats_of_one_model_version_count_only_its_readings_and_correction
     assert newer["readings"]["sad"] == 2 and newer["corrections"]["sad"] == 0
     assert everything["readings"]["sad"] == 3 and everything["corrections"]["sad"] == 1
     assert newer["readings_per_model_version"] == everything["readings_per_model_version"] == {"1.0": 1, "1.1": 2}
+
+
+async def test_a_file_at_schema_4_is_upgraded_and_then_never_reuses_a_deleted_suggestion_id(tmp_path):
+    path = tmp_path / "v4.sqlite3"
+    connection = schema.connect(path)
+    schema.migrate(connection, target=4)
+    connection.execute("INSERT INTO users (user_id, consent_given, created_at) VALUES (7, 1, '2026-01-02')")
+    connection.execute("INSERT INTO songs (title, artist, valence, energy, links, source, title_key, artist_key) "
+                       "VALUES ('Old Song', 'Old Band', 0.5, 0.5, '{}', 'v1', 'old song', 'old band')")
+    for _ in range(3):
+        connection.execute("INSERT INTO suggestions (user_id, song_id, emotion, mode, created_at, model_version) "
+                           "VALUES (7, 1, 'sad', 'lift', '2026-01-02', '1.0')")
+    connection.execute("INSERT INTO ratings (suggestion_id, user_id, thumbs_up, rated_at) "
+                       "VALUES (3, 7, 1, '2026-01-02')")
+    connection.close()
+
+    database = await Database.open(path)
+    try:
+        assert count(path, "SELECT COUNT(*) FROM ratings WHERE suggestion_id = 3") == 1, "the rebuild kept the rating"
+        await database.forget_user(7)
+        await database.set_consent(7, True)
+        again = await database.recommend(7, SAD, "match")
+    finally:
+        await database.close()
+    assert min(suggestion.suggestion_id for suggestion in again) > 3
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert connection.execute("PRAGMA index_list(suggestions)").fetchall()[0][1] == "suggestions_by_user"
+
+
+async def test_after_forget_the_users_crop_and_probabilities_are_in_no_file(database, tmp_path):
+    path = tmp_path / "moodtunes.sqlite3"
+    await consenting_user(database, 1, donate=True)
+    await database.record_emotion_feedback(1, "sad", "neutral", SAD, "1.0", CROP)
+    probabilities = sqlite3.connect(path).execute("SELECT probabilities FROM emotion_feedback").fetchone()[0]
+    files = [path, path.with_name(path.name + "-wal")]
+    assert any(CROP in file.read_bytes() for file in files), "the crop was written somewhere to begin with"
+
+    await database.forget_user(1)
+
+    for file in files:  # the bot is still running: its connection and the write-ahead log are open
+        content = file.read_bytes() if file.exists() else b""
+        assert CROP[:64] not in content and probabilities.encode() not in content, file.name
+
+
+async def test_concurrent_requests_wait_for_an_outside_writer_instead_of_failing(database, tmp_path):
+    """Twenty users' requests at once while another process imports songs: every one is served."""
+    path = tmp_path / "moodtunes.sqlite3"
+    for user_id in range(1, 21):
+        await consenting_user(database, user_id)
+    writing = threading.Event()
+    writing.set()
+
+    def outside_writer():  # `python -m db import-songs` or `rescore`, in another process
+        connection = schema.connect(path)
+        while writing.is_set():
+            schema.begin_immediate(connection)
+            connection.execute("UPDATE meta SET value = value WHERE key = 'bundled_catalog'")
+            time.sleep(0.02)
+            connection.execute("COMMIT")
+            time.sleep(0.01)
+        connection.close()
+
+    async def user_sends_photos(user_id: int):
+        for _ in range(5):
+            await database.get_user(user_id)
+            await database.record_reading(user_id, SAD, "1.0")
+            await database.recommend(user_id, SAD, "match")
+
+    writer = threading.Thread(target=outside_writer)
+    writer.start()
+    try:
+        results = await asyncio.gather(*(user_sends_photos(user_id) for user_id in range(1, 21)),
+                                       return_exceptions=True)
+    finally:
+        writing.clear()
+        writer.join()
+    assert [result for result in results if result is not None] == []
+    assert count(path, "SELECT COUNT(*) FROM readings") == 100

@@ -133,10 +133,10 @@ def selfie(variant: int = 0) -> Photo:
 
 @cache
 def puzzling_selfie() -> Photo:
-    """A selfie whose face the model (1.2.0) can't read with confidence (24%, under 30%): the bot asks instead.
+    """A selfie whose face the model (2.0.0) can't read with confidence (26%, under 30%): the bot asks instead.
     A new model may read it better: then pick another low-confidence FER2013 face."""
-    face = read_fer_faces(239)[-1]  # the 239th face of FER2013 (blank frames passed over)
-    return _photo(640, 480, [PlacedFace(face, (170, 90, 300, 300))], seed=238)
+    face = read_fer_faces(387)[-1]  # the 387th face of FER2013 (blank frames passed over)
+    return _photo(640, 480, [PlacedFace(face, (170, 90, 300, 300))], seed=386)
 
 
 @cache

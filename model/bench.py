@@ -36,10 +36,11 @@ from model.decode import decode_image
 from model.detect import BlazeFaceDetector
 from model.fer_photos import PlacedFace, compose_photo, encode, read_fer_faces
 
-# width, height, target ms (issue 3 sets none for portrait photos)
-PHOTOS = {"1280x960": (1280, 960, 15.0), "960x1280": (960, 1280, None), "4000x3000": (4000, 3000, 60.0)}
+# width, height, target ms (issue 10: a whole 1280x960 photo within 30 ms; issue 3 set 60 ms for 4000x3000)
+PHOTOS = {"1280x960": (1280, 960, 30.0), "960x1280": (960, 1280, None), "4000x3000": (4000, 3000, 60.0)}
 FACE_SHARE = 1 / 3
 RSS_PHOTOS, RSS_TARGET_MB = 100, 200
+CLASSIFY_TARGET_MS = 6.0  # per face, one core (issue 10)
 THROUGHPUT_PHOTOS = 200
 
 
@@ -155,7 +156,8 @@ def run(runs: int) -> dict:
 def as_text(report: dict) -> str:
     lines = [f"model {report['model_version']}, {report['cpus']} CPUs, "
              f"load average {report['load_average_at_start']} at start",
-             f"classification, one face:        {report['classify_one_face_ms']:.2f} ms",
+             f"classification, one face:        {report['classify_one_face_ms']:.2f} ms "
+             f"(target <= {CLASSIFY_TARGET_MS:.0f})",
              f"classification, per face in 8:   {report['classify_per_face_in_8_ms']:.2f} ms"]
     for name, row in report["photos"].items():
         faces = f"{row['faces']} face{'' if row['faces'] == 1 else 's'}"

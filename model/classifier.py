@@ -67,7 +67,7 @@ class EmotionModel:
     def analyze(self, image_bytes: bytes) -> list[FaceEmotion]:
         """Every face in the photo with its emotion, largest first; [] when there is none.
 
-        Raises `ImageError` when the bytes are not a readable photo (see model/decode.py for the formats) of acceptable size.
+        Raises `ImageError` when the bytes are not a readable photo of acceptable size (formats: model/decode.py).
         """
         image = decode_image(image_bytes)
         detections = sorted(self._detector.detect(image.pixels), key=lambda d: -d.box[2] * d.box[3])

@@ -54,12 +54,18 @@ async def test_a_new_file_is_created_migrated_and_seeded_with_the_bundled_catalo
     assert count(path, "SELECT COUNT(*) FROM songs WHERE source = 'bundled'") >= 300
 
 
-async def test_an_old_file_is_upgraded_in_place_and_keeps_its_rows(tmp_path):
-    path = tmp_path / "old.sqlite3"
+def file_at_version_with_a_user(path, version: int) -> sqlite3.Connection:
+    """A database file of an older schema holding user 7 (consenting, lift mode), as an older bot left it."""
     connection = schema.connect(path)
-    schema.migrate(connection, target=1)
+    schema.migrate(connection, target=version)
     connection.execute("INSERT INTO users (user_id, consent_given, consent_at, mode, created_at) "
                        "VALUES (7, 1, '2026-01-02T03:04:05+00:00', 'lift', '2026-01-02T03:04:05+00:00')")
+    return connection
+
+
+async def test_an_old_file_is_upgraded_in_place_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    connection = file_at_version_with_a_user(path, 1)
     connection.execute("INSERT INTO songs (title, artist, valence, energy, links, source, title_key, artist_key) "
                        "VALUES ('Old Song', 'Old Band', 0.5, 0.5, '{}', 'v1', 'old song', 'old band')")
     connection.execute("INSERT INTO suggestions (user_id, song_id, emotion, mode, created_at) "
@@ -80,11 +86,7 @@ async def test_an_old_file_is_upgraded_in_place_and_keeps_its_rows(tmp_path):
 
 async def test_a_file_of_schema_3_gains_the_language_choice_and_keeps_its_users(tmp_path):
     path = tmp_path / "v3.sqlite3"
-    connection = schema.connect(path)
-    schema.migrate(connection, target=3)
-    connection.execute("INSERT INTO users (user_id, consent_given, consent_at, mode, created_at) "
-                       "VALUES (7, 1, '2026-01-02T03:04:05+00:00', 'lift', '2026-01-02T03:04:05+00:00')")
-    connection.close()
+    file_at_version_with_a_user(path, 3).close()
 
     async with await Database.open(path) as database:
         user = await database.get_user(7)

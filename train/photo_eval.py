@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from model import EmotionModel, ImageError
+from model.compare_detectors import iou
 from model.preprocess import LABELS
 from train import evaluate
 from train.data import DataError
@@ -83,7 +84,7 @@ def _judged_face(faces, annotated):
         return None
     if annotated is None:
         return faces[0]  # largest first: the face the bot reads
-    overlap, face = max(((_iou(face.box, annotated), face) for face in faces), key=lambda pair: pair[0])
+    overlap, face = max(((iou(face.box, annotated), face) for face in faces), key=lambda pair: pair[0])
     return face if overlap >= MIN_OVERLAP else None
 
 
@@ -168,16 +169,6 @@ def _prediction_rates(predictions: np.ndarray) -> dict[str, float]:
     counts = Counter(predictions.tolist())
     return {name: round(counts[i] / len(predictions), 4) if len(predictions) else 0.0
             for i, name in enumerate(LABELS)}
-
-
-def _iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    width = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    height = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = width * height
-    union = aw * ah + bw * bh - inter
-    return inter / union if union else 0.0
 
 
 def format_report(report: dict) -> str:

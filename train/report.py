@@ -61,9 +61,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        lab = lab_figures(args)
-        photos = [(folder, photo_eval.evaluate_photos(EmotionModel.load(args.model), folder))
-                  for folder in args.photos]
+        model = EmotionModel.load(args.model)
+        lab = lab_figures(args, model.version)
+        photos = [(folder, photo_eval.evaluate_photos(model, folder)) for folder in args.photos]
         stats = asyncio.run(production_stats(args.db, lab["version"]))
         training = load_faces(args.data, lab["labels"], args.votes)
     except (DataError, OSError, ValueError) as error:
@@ -90,7 +90,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def lab_figures(args) -> dict:
+def lab_figures(args, version: str) -> dict:
     """The model on the test split: its report against the chosen labels, both label sets' headline figures, the
     probabilities and labels behind the calibration figure, and the agreement baselines."""
     votes_there = Path(args.votes).is_file() if args.votes else default_votes_path(args.data).is_file()
@@ -104,7 +104,7 @@ def lab_figures(args) -> dict:
     metadata_path = Path(args.model).with_suffix(".json")
     metadata = json.loads(metadata_path.read_text()) if metadata_path.is_file() else {}
     return {
-        "version": EmotionModel.load(args.model).version, "labels": labels, "report": reports[labels],
+        "version": version, "labels": labels, "report": reports[labels],
         "by_labels": reports, "truth": truth[judged], "probabilities": probabilities[judged],
         "fitted_on": metadata.get("training_data", {}).get("validation_split"),
         "baselines": baselines(by_source, votes, labels),

@@ -116,6 +116,34 @@ MIGRATIONS = (
     ALTER TABLE suggestions_new RENAME TO suggestions;
     CREATE INDEX suggestions_by_user ON suggestions (user_id, suggestion_id);
     """,
+    # 6: what a later update needs, kept here rather than in a bot process's memory, so that any of several
+    # processes can take it (stateless replicas); and the indexes that find rows past the retention period.
+    """
+    CREATE TABLE answered_photos (                  -- a selfie's answer, so that its guess can be corrected
+        chat_id        INTEGER NOT NULL,
+        message_id     INTEGER NOT NULL,           -- the bot's answer, under which "That's not my mood" is pressed
+        user_id        INTEGER NOT NULL REFERENCES users ON DELETE CASCADE,
+        predicted      TEXT NOT NULL,
+        probabilities  TEXT NOT NULL,              -- JSON {emotion: probability}
+        model_version  TEXT NOT NULL,
+        face48         BLOB CHECK (face48 IS NULL OR length(face48) = 2304),  -- only while the user donates crops
+        song_buttons   TEXT,                       -- JSON of the answer's buttons, put back when the picker closes
+        created_at     TEXT NOT NULL,
+        PRIMARY KEY (chat_id, message_id)
+    );
+    CREATE INDEX answered_photos_by_user ON answered_photos (user_id, created_at);
+    CREATE TABLE photo_events (                     -- the per-user rate limit, shared by every bot process
+        user_id  INTEGER NOT NULL,                  -- no foreign key: photos before consent count too
+        at       REAL NOT NULL                      -- Unix time
+    );
+    CREATE INDEX photo_events_by_user ON photo_events (user_id, at);
+    CREATE TABLE refusals (                         -- when a user was last told to slow down (or to consent)
+        user_id  INTEGER PRIMARY KEY,
+        at       REAL NOT NULL
+    );
+    CREATE INDEX readings_by_age ON readings (created_at);
+    CREATE INDEX suggestions_by_age ON suggestions (created_at);
+    """,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

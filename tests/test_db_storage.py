@@ -93,7 +93,7 @@ async def test_a_file_of_schema_3_gains_the_language_choice_and_keeps_its_users(
         assert (user.consent_given, user.mode, user.language) == (True, "lift", None)
         assert (await database.set_language(7, "pt_BR")).language == "pt_BR"
     with sqlite3.connect(path) as connection:
-        assert schema.schema_version(connection) == schema.LATEST_VERSION == 5
+        assert schema.schema_version(connection) == schema.LATEST_VERSION == 6
 
 
 async def test_a_language_chosen_before_consent_implies_no_consent_and_forget_erases_it(database):
@@ -276,7 +276,7 @@ async def test_a_file_at_schema_4_is_upgraded_and_then_never_reuses_a_deleted_su
     assert min(suggestion.suggestion_id for suggestion in again) > 3
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA foreign_key_check").fetchall() == []
-        assert connection.execute("PRAGMA index_list(suggestions)").fetchall()[0][1] == "suggestions_by_user"
+        assert "suggestions_by_user" in {row[1] for row in connection.execute("PRAGMA index_list(suggestions)")}
 
 
 async def test_after_forget_the_users_crop_and_probabilities_are_in_no_file(database, tmp_path):

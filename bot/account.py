@@ -68,9 +68,8 @@ async def change_donation(update: Update, context: BotContext) -> None:
     if await consented_user(update, context) is None:
         return
     donate = query.data == "donate:on"
-    user = await context.db.set_donation(update.effective_user.id, donate)
-    if not donate:
-        context.forget_photos()
+    async with context.db.user_lock(update.effective_user.id):  # a photo being answered now keeps no crop
+        user = await context.db.set_donation(update.effective_user.id, donate)  # off: crops deleted
     await query.answer(context.tr(texts.DONATION_ON if donate else texts.DONATION_OFF))
     await show(query, texts.consent_text(context.tr, user), _consent_settings(context, user))
 
@@ -132,16 +131,14 @@ async def forget_command(update: Update, context: BotContext) -> None:
 
 
 async def answer_forget(update: Update, context: BotContext) -> None:
-    """Delete every row about the user (if confirmed) and everything remembered in memory, and say so."""
+    """Delete every row about the user (if confirmed), and say so."""
     query = update.callback_query
     if query.data != "forget:yes":
         await query.answer()
         await show(query, context.tr(texts.FORGET_CANCELLED))
         return
-    async with context.user_lock(update.effective_user.id):  # a photo being read now is dropped, not answered
+    async with context.db.user_lock(update.effective_user.id):  # a photo being read now is dropped, not answered
         deleted = await context.db.forget_user(update.effective_user.id)
-        context.user_data.clear()
-        context.limiter.forget(update.effective_user.id)
     await query.answer(context.tr(texts.FORGET_CONFIRMED))
     await show(query, texts.forget_done(context.tr, sum(deleted.values())))
 
@@ -161,9 +158,9 @@ def _consent_settings(context: BotContext, user: User | None):
 async def _set_consent(update: Update, context: BotContext, given: bool) -> User | None:
     """Store consent given or withdrawn; declining stores nothing for someone who never agreed."""
     user_id = update.effective_user.id
-    async with context.user_lock(user_id):  # a photo being read now is dropped, not answered
+    async with context.db.user_lock(user_id):  # a photo being read now is dropped, not answered
         if not given:
-            context.forget_photos()
+            await context.forget_photos(user_id)
             user = await context.db.get_user(user_id)
             if user is None or not user.consent_given:
                 return user

@@ -48,7 +48,7 @@ def build_application(settings: Settings, model: LiveModel) -> Application:
         .rate_limiter(AIORateLimiter(max_retries=SEND_RETRIES))  # Telegram's global and per-group send limits
         .build()
     )
-    application.bot_data.update(settings=settings, model=model, limiter=RateLimiter(settings.photos_per_minute))
+    application.bot_data.update(settings=settings, model=model)
     application.add_handler(TypeHandler(Update, choose_language), group=-2)  # before any handler below
     application.add_handler(TypeHandler(Update, drop_unanswerable), group=-1)
     application.add_handlers([
@@ -129,14 +129,16 @@ async def serve(application: Application, settings: Settings) -> None:
 
 
 async def open_services(application: Application) -> None:
-    """Open (and migrate) the database, publish the command menu, and reload the model on SIGHUP."""
+    """Open (and migrate) the database and the rate limit kept in it, publish the command menu, and reload the
+    model on SIGHUP."""
     settings: Settings = application.bot_data["settings"]
     try:
-        application.bot_data["db"] = await Database.open(settings.database_path)
+        application.bot_data["db"] = database = await Database.open(settings.database_path)
     except (OSError, sqlite3.Error, RuntimeError) as error:
         raise ConfigError(f"Cannot use the database {settings.database_path} (DATABASE_PATH): "
                           f"{_first_line(error)}") from None
     log.info("Database open at %s", settings.database_path)
+    application.bot_data["limiter"] = RateLimiter(database, settings.photos_per_minute)
     await publish_command_menus(application.bot, settings.admin_user_ids)
     model: LiveModel = application.bot_data["model"]
     loop = asyncio.get_running_loop()

@@ -1,13 +1,10 @@
-"""What every handler has at hand: the database, the model, the rate limit, the settings and the user's language,
-plus the little the bot remembers in memory between a selfie's answer and the user's correction of it.
+"""What every handler has at hand: the database, the model, the rate limit, the settings and the user's language.
+
+Nothing a later update needs is kept in this process's memory: an answered selfie, the rate-limit counts and the
+user's lock live in the database, so that any of several bot processes (replicas) can take the next update.
 """
 
-import asyncio
-import weakref
-from collections import OrderedDict
-from dataclasses import dataclass
-
-from telegram import CallbackQuery, InlineKeyboardMarkup, MaybeInaccessibleMessage, Update
+from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackContext, ExtBot
 
@@ -15,20 +12,9 @@ from bot import i18n, keyboards, texts
 from bot.config import Settings
 from bot.live_model import LiveModel
 from bot.ratelimit import RateLimiter
-from db import Database, User
+from db import AnsweredPhoto, Database, User
 
 PHOTOS_REMEMBERED = 5  # per user: the last few answers can still be corrected
-
-
-@dataclass(frozen=True)
-class ReadPhoto:
-    """What the bot keeps in memory about an answered selfie (never the photo), so the guess can be corrected."""
-
-    predicted: str
-    probabilities: dict[str, float]
-    model_version: str
-    face48: bytes | None  # only for users donating crops
-    song_buttons: InlineKeyboardMarkup | None  # to put back when the user leaves the mood picker
 
 
 class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
@@ -53,31 +39,21 @@ class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
     def settings(self) -> Settings:
         return self.bot_data["settings"]
 
-    def user_lock(self, user_id: int) -> asyncio.Lock:
-        """Held while the user's data changes (consent, /forget) and while an answer about them is stored and sent,
-        so that a photo still being read when they withdraw consent or erase their data stores and sends nothing."""
-        locks = self.bot_data.setdefault("user_locks", weakref.WeakValueDictionary())
-        lock = locks.get(user_id)
-        if lock is None:
-            lock = locks[user_id] = asyncio.Lock()
-        return lock
+    async def remember_photo(self, answer: Message, user_id: int, photo: AnsweredPhoto) -> None:
+        """Remember the user's photo answered in message `answer`, forgetting their oldest beyond a few."""
+        await self.db.remember_photo(answer.chat.id, answer.message_id, user_id, photo, keep=PHOTOS_REMEMBERED)
 
-    def remember_photo(self, answer: MaybeInaccessibleMessage, photo: ReadPhoto) -> None:
-        """Remember the photo answered in message `answer`, forgetting the oldest beyond a few."""
-        photos = self.user_data.setdefault("photos", OrderedDict())
-        photos[_key(answer)] = photo
-        while len(photos) > PHOTOS_REMEMBERED:
-            photos.popitem(last=False)
+    async def recall_photo(self, query: CallbackQuery) -> AnsweredPhoto | None:
+        """The photo answered in the message under the pressed button, if it is still remembered."""
+        return await self.db.recall_photo(*_key(query))
 
-    def recall_photo(self, answer: MaybeInaccessibleMessage) -> ReadPhoto | None:
-        return self.user_data.get("photos", {}).get(_key(answer))
+    async def drop_photo(self, query: CallbackQuery) -> bool:
+        """Forget the photo answered in the message under the pressed button; says whether it was remembered."""
+        return await self.db.drop_photo(*_key(query))
 
-    def drop_photo(self, answer: MaybeInaccessibleMessage) -> None:
-        self.user_data.get("photos", {}).pop(_key(answer), None)
-
-    def forget_photos(self) -> None:
-        """Drop everything remembered about the user's photos (consent withdrawn, donation off, /forget)."""
-        self.user_data.pop("photos", None)
+    async def forget_photos(self, user_id: int) -> None:
+        """Forget every photo answered to the user (consent withdrawn)."""
+        await self.db.forget_photos(user_id)
 
 
 async def choose_language(update: Update, context: BotContext) -> None:
@@ -97,7 +73,7 @@ async def consented_user(update: Update, context: BotContext) -> User | None:
         return user
     if update.callback_query:
         await update.callback_query.answer(context.tr(texts.CONSENT_FIRST), show_alert=True)
-    elif context.limiter.first_refusal(update.effective_user.id):  # a flood of photos gets one reminder
+    elif await context.limiter.first_refusal(update.effective_user.id):  # a flood of photos gets one reminder
         age = context.settings.consent_min_age
         await update.effective_message.reply_text(context.tr(texts.CONSENT_NEEDED, age=age),
                                                   reply_markup=keyboards.consent_buttons(context.tr, age))
@@ -119,6 +95,6 @@ async def show(query: CallbackQuery, text: str | None = None, buttons: InlineKey
             raise
 
 
-def _key(message: MaybeInaccessibleMessage) -> tuple[int, int]:
-    """Message ids count per chat: a photo is remembered by chat and message."""
-    return message.chat.id, message.message_id
+def _key(query: CallbackQuery) -> tuple[int, int, int]:
+    """Message ids count per chat: a photo is remembered by chat and message, and only for the user it was sent to."""
+    return query.message.chat.id, query.message.message_id, query.from_user.id

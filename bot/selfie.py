@@ -9,15 +9,15 @@ import html
 import logging
 import math
 
-from telegram import Document, Message, PhotoSize, Update
+from telegram import Document, InlineKeyboardMarkup, Message, PhotoSize, Update
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
 from bot import keyboards, texts
-from bot.context import BotContext, ReadPhoto, consented_user, show
+from bot.context import BotContext, consented_user, show
 from bot.i18n import N_
 from bot.replies import corrected_text, one_hot, read_mood, result_text
-from db import User, recommender
+from db import AnsweredPhoto, User, recommender
 from model import ImageError
 from model.decode import MAX_BYTES
 from model.preprocess import LABELS
@@ -33,8 +33,8 @@ async def photo(update: Update, context: BotContext) -> None:
     user = await consented_user(update, context)
     if user is None:
         return
-    if not context.limiter.allow(user.user_id):
-        if context.limiter.first_refusal(user.user_id):  # a flood is answered once
+    if not await context.limiter.allow(user.user_id):
+        if await context.limiter.first_refusal(user.user_id):  # a flood is answered once
             await message.reply_text(context.tr(texts.SLOW_DOWN, limit=context.limiter.limit))
         return
     attachment = message.photo[-1] if message.photo else message.document
@@ -55,7 +55,7 @@ async def photo(update: Update, context: BotContext) -> None:
         return
     finally:
         del photo_bytes  # the photo leaves memory as soon as it has been read
-    async with context.user_lock(user.user_id):
+    async with context.db.user_lock(user.user_id):
         user = await context.db.get_user(user.user_id)
         if user is None or not user.consent_given:  # withdrawn, or /forget, while the photo was being read
             log.info("Photo of user %s dropped unanswered: consent withdrawn while it was read",
@@ -79,10 +79,10 @@ async def _answer(message: Message, context: BotContext, user: User, faces: list
         buttons = keyboards.song_buttons(context.tr, [suggestion.suggestion_id for suggestion in suggestions])
     answer = await message.reply_text(result_text(context.tr, reading, len(faces), suggestions, user.mode),
                                       reply_markup=buttons)
-    context.remember_photo(answer, ReadPhoto(
+    await context.remember_photo(answer, user.user_id, AnsweredPhoto(
         predicted=face.emotion, probabilities=dict(face.probabilities), model_version=model_version,
         face48=face.face48.tobytes() if user.donate_crops else None,
-        song_buttons=buttons if suggestions else None))
+        song_buttons=buttons.to_dict() if suggestions else None))
 
 
 async def _download(attachment: PhotoSize | Document, message: Message, context: BotContext) -> bytes | None:
@@ -121,7 +121,7 @@ async def other_message(update: Update, context: BotContext) -> None:
 async def rate(update: Update, context: BotContext) -> None:
     """Store the user's 👍/👎 for a song (pressing again changes it) and tick it under the message."""
     query = update.callback_query
-    async with context.user_lock(update.effective_user.id):
+    async with context.db.user_lock(update.effective_user.id):
         user = await consented_user(update, context)
         if user is None:
             return
@@ -142,7 +142,8 @@ async def rate(update: Update, context: BotContext) -> None:
 async def open_mood_picker(update: Update, context: BotContext) -> None:
     """Offer the other emotions under a guess the user says is wrong."""
     query = update.callback_query
-    read = context.recall_photo(query.message)
+    async with context.db.user_lock(update.effective_user.id):  # an answer still being stored is waited for
+        read = await context.recall_photo(query)
     if read is None:
         await query.answer(context.tr(texts.OLD_PHOTO), show_alert=True)
         return
@@ -153,16 +154,18 @@ async def open_mood_picker(update: Update, context: BotContext) -> None:
 async def close_mood_picker(update: Update, context: BotContext) -> None:
     """Put the song buttons back when the user leaves the mood picker."""
     query = update.callback_query
-    read = context.recall_photo(query.message)
+    async with context.db.user_lock(update.effective_user.id):  # an answer still being stored is waited for
+        read = await context.recall_photo(query)
     await query.answer()
     if read is not None and read.song_buttons is not None:
-        await show(query, buttons=read.song_buttons)
+        await show(query, buttons=InlineKeyboardMarkup.de_json(read.song_buttons, context.bot))
 
 
 async def skip_mood(update: Update, context: BotContext) -> None:
     """Leave the "how do you feel?" question unanswered: nothing more is stored, the photo is forgotten."""
     query = update.callback_query
-    context.drop_photo(query.message)
+    async with context.db.user_lock(update.effective_user.id):  # an answer still being stored is waited for
+        await context.drop_photo(query)
     await query.answer()
     await show(query, context.tr(texts.SKIPPED))
 
@@ -170,16 +173,15 @@ async def skip_mood(update: Update, context: BotContext) -> None:
 async def pick_mood(update: Update, context: BotContext) -> None:
     """Store the mood the user picked as feedback on the model, and suggest songs for it instead."""
     query = update.callback_query
-    async with context.user_lock(update.effective_user.id):
+    async with context.db.user_lock(update.effective_user.id):
         user = await consented_user(update, context)
         if user is None:
             return
         emotion = query.data.removeprefix("mood:")
-        read = context.recall_photo(query.message)
-        if read is None or emotion not in LABELS:
+        read = await context.recall_photo(query)
+        if read is None or emotion not in LABELS or not await context.drop_photo(query):  # one pick per photo
             await query.answer(context.tr(texts.OLD_PHOTO), show_alert=True)
             return
-        context.drop_photo(query.message)
         await context.db.record_emotion_feedback(user.user_id, read.predicted, emotion, read.probabilities,
                                                  read.model_version, read.face48 if user.donate_crops else None)
         suggestions = await context.db.recommend(user.user_id, one_hot(emotion), user.mode, n=SONGS_PER_ANSWER,

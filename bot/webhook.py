@@ -3,16 +3,22 @@
 Written for a port open to the internet. The secret header is checked as soon as the headers arrive, before any
 of the body is read; a body is capped at MAX_UPDATE_BYTES (a real update is a few kilobytes); anything refused
 is logged as one line, never with its body. python-telegram-bot's own webhook server reads up to 100 MB of body
-before it looks at the secret, hence this small one (python-telegram-bot's "custom webhook" pattern: updates are
-put on the application's queue).
+before it looks at the secret, hence this small one.
+
+An update is answered (200) only once it has been handled, a handler's failure included (the user got an apology):
+Telegram posts again what was not answered, so an update taken by a process killed half way is not lost, and
+several processes behind one load balancer can share the work. On stopping, updates already taken are finished
+and answered; new ones are answered 503, for Telegram to post again (to a process still running).
 """
 
+import asyncio
 import hmac
 import json
 import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 import tornado.web
 from tornado.httpserver import HTTPServer
@@ -29,9 +35,10 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 @asynccontextmanager
 async def listening(application: Application, settings: Settings, allowed_updates: list[str]) -> AsyncIterator[None]:
-    """Serve the webhook and register it with Telegram; stop serving on leaving (updates then stop coming)."""
-    routes = [(rf"/{re.escape(settings.webhook_path)}/?", UpdateReceiver,
-               {"telegram": application, "secret": settings.webhook_secret})]
+    """Serve the webhook and register it with Telegram; on leaving, finish and answer the updates being handled,
+    then stop serving."""
+    intake = Intake(application, settings.webhook_secret)
+    routes = [(rf"/{re.escape(settings.webhook_path)}/?", UpdateReceiver, {"intake": intake})]
     server = HTTPServer(tornado.web.Application(routes, log_function=lambda handler: None),
                         max_body_size=MAX_UPDATE_BYTES)
     try:
@@ -45,24 +52,50 @@ async def listening(application: Application, settings: Settings, allowed_update
         yield
     finally:
         server.stop()
+        intake.closing = True
+        if intake.in_flight:
+            log.info("Finishing %s updates before stopping", len(intake.in_flight))
+            await asyncio.gather(*intake.in_flight, return_exceptions=True)
         await server.close_all_connections()
+
+
+@dataclass
+class Intake:
+    """What the webhook's requests share: the application that handles updates, the secret, and the updates being
+    handled (finished before the server stops)."""
+
+    application: Application
+    secret: str
+    in_flight: set[asyncio.Task] = field(default_factory=set)
+    closing: bool = False
+
+    async def handle(self, update: Update) -> None:
+        """Handle the update as python-telegram-bot would have from its queue (within `concurrent_updates`); an
+        exception in a handler goes to the error handler, not here."""
+        application = self.application
+        task = asyncio.create_task(application.update_processor.process_update(
+            update, application.process_update(update)))
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)
+        await asyncio.shield(task)  # whatever becomes of the request, an update once taken is handled in full
 
 
 @tornado.web.stream_request_body
 class UpdateReceiver(tornado.web.RequestHandler):
-    """One POST from Telegram: check the secret before the body, then queue the update it holds."""
+    """One POST from Telegram: check the secret before the body, then handle the update it holds and answer."""
 
     SUPPORTED_METHODS = ("POST",)
 
-    def initialize(self, telegram: Application, secret: str) -> None:
-        self.telegram = telegram
-        self.secret = secret
+    def initialize(self, intake: Intake) -> None:
+        self.intake = intake
         self.body = bytearray()
 
     def prepare(self) -> None:
         given = self.request.headers.get(SECRET_HEADER, "")
-        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+        if not hmac.compare_digest(given.encode(), self.intake.secret.encode()):
             self._refuse(403, "without the right secret")
+        if self.intake.closing:
+            self._refuse(503, "the bot is stopping")
 
     def data_received(self, chunk: bytes) -> None:
         self.body += chunk  # at most MAX_UPDATE_BYTES: the server closes a connection that sends more
@@ -75,10 +108,10 @@ class UpdateReceiver(tornado.web.RequestHandler):
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             self._refuse(400, "that is not an update")
         try:
-            update = Update.de_json(data, self.telegram.bot)
+            update = Update.de_json(data, self.intake.application.bot)
         except (KeyError, TypeError, ValueError, AttributeError):
             self._refuse(400, f"update {data['update_id']} cannot be read")
-        await self.telegram.update_queue.put(update)
+        await self.intake.handle(update)
         self.finish()
 
     def _refuse(self, status: int, why: str) -> None:

@@ -12,8 +12,9 @@ command-line tools.
 
 from pathlib import Path
 
-from db.database import Database, DonatedCrop, MoodEntry, MoodJournal, Song, Suggestion, User
+from db.database import AnsweredPhoto, Database, DonatedCrop, MoodEntry, MoodJournal, Song, Suggestion, User
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "data" / "moodtunes.sqlite3"
 
-__all__ = ["DEFAULT_PATH", "Database", "DonatedCrop", "MoodEntry", "MoodJournal", "Song", "Suggestion", "User"]
+__all__ = ["DEFAULT_PATH", "AnsweredPhoto", "Database", "DonatedCrop", "MoodEntry", "MoodJournal", "Song", "Suggestion",
+           "User"]

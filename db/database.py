@@ -12,6 +12,7 @@ IMMEDIATE` fail at once. A write waits for other processes (busy timeout, then r
 import asyncio
 import json
 import sqlite3
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -76,6 +77,17 @@ class DonatedCrop:
 
 
 @dataclass(frozen=True)
+class AnsweredPhoto:
+    """What is kept about an answered selfie (never the photo), so that the user can correct its guess."""
+
+    predicted: str
+    probabilities: dict[str, float]
+    model_version: str
+    face48: bytes | None = None  # 48x48 grayscale; kept only while the user donates crops
+    song_buttons: dict | None = None  # the answer's buttons as Telegram's JSON, put back when the picker closes
+
+
+@dataclass(frozen=True)
 class MoodEntry:
     """One point of a user's mood journal: what the model read in a photo, or what the user said instead."""
 
@@ -119,6 +131,7 @@ class Database:
         self._catalog: recommender.CatalogIndex | None = None
         self._catalog_version: str | None = None
         self._rng = np.random.default_rng()
+        self._user_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @classmethod
     async def open(cls, path: str | Path, create: bool = True) -> "Database":
@@ -198,7 +211,8 @@ class Database:
             for song_id, emotion, thumbs_up in await cursor.fetchall():
                 await _count_rating(db, song_id, emotion, thumbs_up, -1)
             deleted = {}
-            for table in ("ratings", "emotion_feedback", "readings", "suggestions", "users"):
+            for table in ("ratings", "emotion_feedback", "readings", "suggestions", "answered_photos", "photo_events",
+                          "refusals", "users"):
                 cursor = await db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
                 deleted[table] = cursor.rowcount
         await self._empty_write_ahead_log()
@@ -335,6 +349,84 @@ class Database:
         songs = await self.songs(liked_ids)
         return MoodJournal(since, readings, corrections, [songs[song_id] for song_id in liked_ids if song_id in songs])
 
+    # ----- between updates: what any bot process may need later -----
+
+    @asynccontextmanager
+    async def user_lock(self, user_id: int) -> AsyncIterator[None]:
+        """Held while the user's data changes (consent, donation, /forget, their photo count) and while an answer
+        about them is stored and sent, so that a photo still being read when they withdraw consent or erase their
+        data stores and sends nothing. Here a lock of this process: enough for one SQLite file on one machine."""
+        lock = self._user_locks.setdefault(user_id, asyncio.Lock())
+        async with lock:
+            yield
+
+    async def remember_photo(self, chat_id: int, message_id: int, user_id: int, photo: AnsweredPhoto,
+                             keep: int) -> None:
+        """Keep what the answer in message `message_id` of `chat_id` said about the user's selfie, and only their
+        `keep` latest answers; the crop only if they donate crops, nothing at all if they no longer consent."""
+        async with self._transaction() as db:
+            cursor = await db.execute("SELECT donate_crops FROM users WHERE user_id = ? AND consent_given = 1",
+                                      (user_id,))
+            consenting = await cursor.fetchone()
+            if consenting is None:
+                return
+            face48 = photo.face48 if consenting[0] else None
+            if face48 is not None and len(face48) != FACE48_BYTES:
+                raise ValueError(f"a face crop is {FACE48_BYTES} bytes (48x48 grayscale), not {len(face48)}")
+            await db.execute(
+                "INSERT INTO answered_photos (chat_id, message_id, user_id, predicted, probabilities, model_version, "
+                "face48, song_buttons, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (chat_id, message_id, user_id, photo.predicted,
+                 json.dumps({k: float(v) for k, v in photo.probabilities.items()}), photo.model_version, face48,
+                 None if photo.song_buttons is None else json.dumps(photo.song_buttons), _now()))
+            await db.execute(
+                "DELETE FROM answered_photos WHERE user_id = ? AND (chat_id, message_id) NOT IN (SELECT chat_id, "
+                "message_id FROM answered_photos WHERE user_id = ? ORDER BY created_at DESC, message_id DESC LIMIT ?)",
+                (user_id, user_id, keep))
+
+    async def recall_photo(self, chat_id: int, message_id: int, user_id: int) -> AnsweredPhoto | None:
+        """What the user's answer in that message was about; None once forgotten (or if it is not theirs)."""
+        row = await self._one("SELECT predicted, probabilities, model_version, face48, song_buttons "
+                              "FROM answered_photos WHERE chat_id = ? AND message_id = ? AND user_id = ?",
+                              chat_id, message_id, user_id)
+        if row is None:
+            return None
+        return AnsweredPhoto(row[0], json.loads(row[1]), row[2], None if row[3] is None else bytes(row[3]),
+                             None if row[4] is None else json.loads(row[4]))
+
+    async def drop_photo(self, chat_id: int, message_id: int, user_id: int) -> bool:
+        """Forget one answered photo; says whether it was still remembered (so that only one press uses it)."""
+        async with self._transaction() as db:
+            cursor = await db.execute("DELETE FROM answered_photos WHERE chat_id = ? AND message_id = ? "
+                                      "AND user_id = ?", (chat_id, message_id, user_id))
+            return cursor.rowcount > 0
+
+    async def forget_photos(self, user_id: int) -> None:
+        """Forget every answered photo of the user (consent withdrawn)."""
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM answered_photos WHERE user_id = ?", (user_id,))
+
+    async def count_photo(self, user_id: int, limit: int, window_seconds: float, now: float) -> bool:
+        """Count a photo of the user at Unix time `now` unless `limit` were counted in the `window_seconds` before;
+        says whether it was counted. Everyone's counts older than the window are deleted on the way."""
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM photo_events WHERE at <= ?", (now - window_seconds,))
+            cursor = await db.execute("SELECT COUNT(*) FROM photo_events WHERE user_id = ?", (user_id,))
+            (counted,) = await cursor.fetchone()
+            if counted >= limit:
+                return False
+            await db.execute("INSERT INTO photo_events (user_id, at) VALUES (?, ?)", (user_id, now))
+            return True
+
+    async def note_refusal(self, user_id: int, now: float, quiet_seconds: float) -> bool:
+        """Note a refusal to the user at Unix time `now`, unless one was noted in the `quiet_seconds` before; says
+        whether it was noted (only one of several processes noting it at once is). Older ones are deleted."""
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM refusals WHERE at <= ?", (now - quiet_seconds,))
+            cursor = await db.execute("INSERT INTO refusals (user_id, at) VALUES (?, ?) ON CONFLICT (user_id) "
+                                      "DO NOTHING", (user_id, now))
+            return cursor.rowcount > 0
+
     # ----- learning and statistics -----
 
     async def recompute_song_scores(self) -> int:
@@ -437,6 +529,7 @@ class Database:
     async def _stop_donating(self, db: aiosqlite.Connection, user_id: int) -> None:
         await db.execute("UPDATE users SET donate_crops = 0 WHERE user_id = ?", (user_id,))
         await db.execute("UPDATE emotion_feedback SET face48 = NULL WHERE user_id = ?", (user_id,))
+        await db.execute("UPDATE answered_photos SET face48 = NULL WHERE user_id = ?", (user_id,))
 
     async def _one(self, sql: str, *params) -> tuple | None:
         async with self._lock:

@@ -179,11 +179,21 @@ def rows(database: Path, sql: str, *params) -> list[tuple]:
         return connection.execute(sql, params).fetchall()
 
 
+RATE_LIMIT_TABLES = ("photo_events", "refusals")  # counted for every photo, whatever becomes of it
+
+
 def snapshot(database: Path) -> dict[str, list[tuple]]:
-    """Every row of every table, to show that something changed nothing."""
+    """Every row of every table but the rate limit's, to show that something changed nothing."""
     with sqlite3.connect(database) as connection:
-        tables = [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        tables = [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                  if name not in RATE_LIMIT_TABLES]
         return {table: sorted(connection.execute(f'SELECT * FROM "{table}"').fetchall(), key=repr) for table in tables}
+
+
+def wait_until_remembered(telegram: BotApiServer, database: Path, answer: dict) -> None:
+    """Wait until the bot has stored what a press under its answer to a selfie needs (just after sending it)."""
+    telegram.wait_until(lambda: rows(database, "SELECT 1 FROM answered_photos WHERE chat_id = ? AND message_id = ?",
+                                     answer["chat"]["id"], answer["message_id"]), what="the answer to be stored")
 
 
 def rows_about(database: Path, user_id: int) -> dict[str, int]:

@@ -7,7 +7,8 @@ import pytest
 
 from bot.config import OFFICIAL_API_BASE_URL, ConfigError, Settings
 from bot.logs import RedactSecrets
-from bot.ratelimit import RateLimiter
+from bot.ratelimit import QUIET_SECONDS, RateLimiter
+from db import Database
 
 TOKEN = "123456:ABC-secret-token"
 
@@ -68,13 +69,19 @@ def test_malformed_settings_say_which_variable_is_wrong(name, value, complaint):
         Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, name: value})
 
 
-def test_the_rate_limit_refuses_the_photo_over_the_limit_then_recovers():
-    now = [0.0]
-    limiter = RateLimiter(limit=2, window_seconds=60, clock=lambda: now[0])
-    assert [limiter.allow(1), limiter.allow(1), limiter.allow(1)] == [True, True, False]
-    assert limiter.allow(2), "another user is not held up"
-    now[0] = 61
-    assert limiter.allow(1)
+async def test_the_rate_limit_refuses_the_photo_over_the_limit_then_recovers_in_every_process(tmp_path):
+    now = [1_700_000_000.0]
+    async with await Database.open(tmp_path / "moodtunes.sqlite3") as one, \
+            await Database.open(tmp_path / "moodtunes.sqlite3") as other:  # two bot processes, one database
+        limiters = [RateLimiter(database, limit=2, window_seconds=60, clock=lambda: now[0]) for database in (one, other)]
+        assert [await limiters[0].allow(1), await limiters[1].allow(1), await limiters[0].allow(1)] == \
+            [True, True, False]
+        assert await limiters[1].allow(2), "another user is not held up"
+        assert [await limiters[1].first_refusal(1), await limiters[0].first_refusal(1)] == [True, False]
+        now[0] += QUIET_SECONDS
+        assert await limiters[0].first_refusal(1), "answered again after the quiet period"
+        now[0] += 61
+        assert await limiters[1].allow(1)
 
 
 def test_the_token_is_blanked_out_of_every_log_line_and_traceback():

@@ -8,7 +8,8 @@ import pytest
 
 from bot import texts
 from bot.i18n import LANGUAGES, translator
-from bot_harness import ADMIN_ID, agree, as_iphone_heic, group_photo, new_user, rows, rows_about, selfie, snapshot
+from bot_harness import (ADMIN_ID, agree, as_iphone_heic, group_photo, new_user, rows, rows_about, selfie, snapshot,
+                         wait_until_remembered)
 
 RATING_BUTTON = re.compile(r"^(✅ )?\d 👍$")
 
@@ -258,6 +259,7 @@ def test_a_forged_button_press_gets_the_out_of_date_answer_and_changes_nothing(t
     user = new_user(telegram)
     agree(user)
     answer = user.wait_for_reply(after=selfie(1).send(user), contains="Rate them")
+    wait_until_remembered(telegram, running_bot.database, answer)
     before = snapshot(running_bot.database)
     without_message = data is not None and data.startswith(("mood:", "fix"))
     query_id = f"query-{user.user_id}-forged"

@@ -201,7 +201,8 @@ async def test_forget_deletes_every_row_about_the_user_and_their_share_of_song_s
 
     deleted = await database.forget_user(1)
 
-    assert deleted == {"ratings": 1, "emotion_feedback": 1, "readings": 1, "suggestions": 5, "users": 1}
+    assert deleted == {"ratings": 1, "emotion_feedback": 1, "readings": 1, "suggestions": 5, "answered_photos": 0,
+                       "photo_events": 0, "refusals": 0, "users": 1}
     with sqlite3.connect(path) as connection:
         tables = [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         for table in tables:

@@ -3,7 +3,8 @@
 It speaks the Bot API's HTTP protocol (https://core.telegram.org/bots/api) as far as MoodTunes uses it: the
 bot long-polls `getUpdates`, sends and edits messages, uploads photos (multipart/form-data), answers callback
 queries, publishes command menus (per scope and language), fetches files with `getFile` and downloads them from
-`/file/bot<token>/<path>`. Like Telegram it refuses what Telegram refuses (a wrong
+`/file/bot<token>/<path>`. Once the bot has set a webhook (and a test routed it), updates are posted to it instead,
+as Telegram does: several at once, each posted again after a short wait until it is answered 2xx. Like Telegram it refuses what Telegram refuses (a wrong
 token, malformed HTML, an edit that changes nothing, a callback query answered twice, a file over 20 MB), so a
 bot that passes here does not trip over those in production. Every call is recorded so tests can check what
 users saw. The server runs in a thread; tests drive it synchronously through `TelegramUser`.
@@ -19,6 +20,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +32,8 @@ TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile refuses bigger files
 STRING_PARAMETERS = {"text", "caption", "callback_query_id", "file_id", "parse_mode", "action", "url", "secret_token",
                      "language_code"}
 PHOTO_CAPTION_LIMIT = 1024
+WEBHOOK_CONNECTIONS = 40  # setWebhook's default max_connections: updates posted at once
+WEBHOOK_RETRY_SECONDS = 0.2  # Telegram waits longer between attempts; a test should not
 HTML_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre", "tg-spoiler",
              "span", "blockquote", "tg-emoji"}
 
@@ -62,13 +66,16 @@ class BotApiServer:
         self.polls = 0  # getUpdates calls begun
         self.delivered_up_to = 0  # the highest update id the bot has been given
         self.latest_update_id = 0  # the highest update id users have caused
+        self.pushed: dict[int, dict] = {}  # every update users have caused, by id
         self._updates: list[dict] = []
         self._files: dict[str, tuple[str, bytes, int]] = {}  # file id -> (path, content, declared size)
         self._update_ids = itertools.count(1)
         self._file_ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count] = {}
         self.webhook: dict = {}  # what setWebhook registered: url, secret_token
-        self.webhook_statuses: list[int] = []  # HTTP status of each update posted to the webhook
+        self.webhook_posts: list[tuple[int, int]] = []  # (update id, HTTP status or 0: no answer) of each attempt
+        self.webhook_timeout = 60.0  # seconds an attempt waits for the answer before it counts as failed
+        self._webhook_senders = ThreadPoolExecutor(WEBHOOK_CONNECTIONS, thread_name_prefix="fake-bot-api-webhook")
         self.downloads_open = threading.Event()  # cleared: downloads wait (a photo stays in flight)
         self.downloads_open.set()
         self.downloads_fail = False  # a download answers 500, as a Telegram hiccup does
@@ -93,6 +100,7 @@ class BotApiServer:
         with self._changed:
             self._closing = True
             self._changed.notify_all()
+        self._webhook_senders.shutdown(wait=False, cancel_futures=True)
         self._http.shutdown()
         self._http.server_close()
 
@@ -157,32 +165,39 @@ class BotApiServer:
             update_id = next(self._update_ids)
             update = {"update_id": update_id, kind: payload}
             self.latest_update_id = update_id
+            self.pushed[update_id] = update
             if self.webhook and self._webhook_route:
-                threading.Thread(target=self._post_to_webhook, args=(update,), daemon=True).start()
+                self._webhook_senders.submit(self._post_to_webhook, update)
             else:
                 self._updates.append(update)
             self._changed.notify_all()
         return update_id
 
     def _post_to_webhook(self, update: dict) -> None:
-        request = urllib.request.Request(
-            self._webhook_route, data=json.dumps(update).encode(), method="POST",
-            headers={"Content-Type": "application/json",
-                     "X-Telegram-Bot-Api-Secret-Token": self.webhook.get("secret_token", "")})
-        for attempt in range(50):  # the bot registers its webhook just before it starts listening
+        """Post the update until it is answered 2xx (or the test stops routing the webhook, or the server stops)."""
+        while self._webhook_route and not self._closing:
+            request = urllib.request.Request(
+                self._webhook_route, data=json.dumps(update).encode(), method="POST",
+                headers={"Content-Type": "application/json",
+                         "X-Telegram-Bot-Api-Secret-Token": self.webhook.get("secret_token", "")})
             try:
-                with urllib.request.urlopen(request, timeout=30) as response:
+                with urllib.request.urlopen(request, timeout=self.webhook_timeout) as response:
                     status = response.status
-                break
             except urllib.error.HTTPError as error:
                 status = error.code
-                break
-            except urllib.error.URLError:
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
                 status = 0
-                time.sleep(0.1)
+            with self._changed:
+                self.webhook_posts.append((update["update_id"], status))
+                self._changed.notify_all()
+            if 200 <= status < 300:
+                return
+            time.sleep(WEBHOOK_RETRY_SECONDS)
+
+    def webhook_answered(self, update_id: int) -> bool:
+        """Whether the webhook answered the update 2xx: the bot has taken it, Telegram posts it no more."""
         with self._changed:
-            self.webhook_statuses.append(status)
-            self._changed.notify_all()
+            return any(posted == update_id and 200 <= status < 300 for posted, status in self.webhook_posts)
 
     def next_message_id(self, chat_id: int) -> int:
         with self._changed:

@@ -35,7 +35,7 @@ class RunningBot:
     """A `python -m bot` process, the database file it writes and the log it prints."""
 
     process: subprocess.Popen
-    database: Path
+    database: Path | str  # a SQLite file, or a postgresql:// address
     log: Path
 
     def stop(self) -> int:
@@ -48,25 +48,35 @@ class RunningBot:
         return self.log.read_text(errors="replace")
 
 
-def bot_environment(telegram: BotApiServer, database: Path, **settings: str) -> dict[str, str]:
-    """The environment the bot under test runs with: this server, this database, DEBUG logs, 3 photos a minute."""
+def bot_environment(telegram: BotApiServer, database: Path | str, **settings: str) -> dict[str, str]:
+    """The environment the bot under test runs with: this server, this database (a SQLite file or a postgresql://
+    address), DEBUG logs, 3 photos a minute."""
     environment = {name: value for name, value in os.environ.items()
-                   if not name.startswith(("TELEGRAM_", "WEBHOOK_", "ADMIN_", "RATE_LIMIT_", "MODEL_"))}
-    environment.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=telegram.base_url, DATABASE_PATH=str(database),
-                       LOG_LEVEL="DEBUG", ADMIN_USER_IDS=str(ADMIN_ID), RATE_LIMIT_PHOTOS_PER_MINUTE="3")
+                   if not name.startswith(("TELEGRAM_", "WEBHOOK_", "ADMIN_", "RATE_LIMIT_", "MODEL_", "DATABASE_"))}
+    environment.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=telegram.base_url, LOG_LEVEL="DEBUG",
+                       ADMIN_USER_IDS=str(ADMIN_ID), RATE_LIMIT_PHOTOS_PER_MINUTE="3")
+    environment["DATABASE_URL" if str(database).startswith("postgresql://") else "DATABASE_PATH"] = str(database)
     environment.update(settings)
     return environment
 
 
+def launch_bot(telegram: BotApiServer, folder: Path, database: Path | str | None = None, name: str = "bot",
+               **settings: str) -> RunningBot:
+    """Start `python -m bot` against `telegram` on `database` (by default a fresh SQLite file in `folder`), logging
+    to `folder/<name>.log`; returns at once."""
+    database, log = database or folder / "moodtunes.sqlite3", folder / f"{name}.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen([sys.executable, "-m", "bot"], cwd=REPO,
+                                   env=bot_environment(telegram, database, **settings),
+                                   stdout=log_file, stderr=subprocess.STDOUT)
+    return RunningBot(process, database, log)
+
+
 def start_bot(telegram: BotApiServer, folder: Path, **settings: str) -> RunningBot:
     """Run the bot against `telegram` with a fresh database in `folder`; returns once it is taking updates."""
-    database, log = folder / "moodtunes.sqlite3", folder / "bot.log"
-    environment = bot_environment(telegram, database, **settings)
     polls_before, webhooks_before = telegram.polls, len(telegram.calls_to("setWebhook"))
-    with log.open("wb") as log_file:
-        process = subprocess.Popen([sys.executable, "-m", "bot"], cwd=REPO, env=environment,
-                                   stdout=log_file, stderr=subprocess.STDOUT)
-    bot = RunningBot(process, database, log)
+    bot = launch_bot(telegram, folder, **settings)
+    process = bot.process
 
     def listening():  # polling: its first getUpdates; webhook: its setWebhook, the last call before it serves
         if process.poll() is not None:

@@ -4,9 +4,9 @@ It speaks the Bot API's HTTP protocol (https://core.telegram.org/bots/api) as fa
 bot long-polls `getUpdates`, sends and edits messages, uploads photos (multipart/form-data), answers callback
 queries, publishes command menus (per scope and language), fetches files with `getFile` and downloads them from
 `/file/bot<token>/<path>`. Once the bot has set a webhook (and a test routed it), updates are posted to it instead,
-as Telegram does: several at once, each posted again after a short wait until it is answered 2xx. Like Telegram it refuses what Telegram refuses (a wrong
-token, malformed HTML, an edit that changes nothing, a callback query answered twice, a file over 20 MB), so a
-bot that passes here does not trip over those in production. Every call is recorded so tests can check what
+as Telegram does: several at once, each posted again after a short wait until it is answered 2xx. Like Telegram
+it refuses what Telegram refuses (a wrong token, malformed HTML, an edit that changes nothing, a callback query
+answered twice, a file over 20 MB), so a bot that passes here does not trip over those in production. Every call is recorded so tests can check what
 users saw. The server runs in a thread; tests drive it synchronously through `TelegramUser`.
 """
 
@@ -80,6 +80,7 @@ class BotApiServer:
         self.downloads_open.set()
         self.downloads_fail = False  # a download answers 500, as a Telegram hiccup does
         self.sends_refused = 0  # this many sendMessage calls are answered 429 "retry after 1 s"
+        self.sends_failing = 0  # this many sendMessage calls are answered 500, as in a Telegram outage
         self._webhook_route: str | None = None
         self._changed = threading.Condition()
         self._closing = False
@@ -302,6 +303,9 @@ class BotApiServer:
     def _sendMessage(self, params):
         _check_text(params)
         chat_id = params["chat_id"]
+        if self.sends_failing > 0:
+            self.sends_failing -= 1
+            raise ApiError(500, "Internal Server Error")
         if self.sends_refused > 0:  # Telegram's flood control
             self.sends_refused -= 1
             raise ApiError(429, "Too Many Requests: retry after 1", retry_after=1)

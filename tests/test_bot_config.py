@@ -73,7 +73,8 @@ async def test_the_rate_limit_refuses_the_photo_over_the_limit_then_recovers_in_
     now = [1_700_000_000.0]
     async with await Database.open(tmp_path / "moodtunes.sqlite3") as one, \
             await Database.open(tmp_path / "moodtunes.sqlite3") as other:  # two bot processes, one database
-        limiters = [RateLimiter(database, limit=2, window_seconds=60, clock=lambda: now[0]) for database in (one, other)]
+        limiters = [RateLimiter(database, limit=2, window_seconds=60, clock=lambda: now[0])
+                    for database in (one, other)]
         assert [await limiters[0].allow(1), await limiters[1].allow(1), await limiters[0].allow(1)] == \
             [True, True, False]
         assert await limiters[1].allow(2), "another user is not held up"

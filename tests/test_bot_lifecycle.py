@@ -1,5 +1,6 @@
 """Starting, stopping and reconfiguring the bot: missing token, graceful shutdown, model hot swap, the CLI."""
 
+import http.client
 import json
 import os
 import shutil
@@ -136,6 +137,66 @@ def test_behind_a_web_server_the_bot_takes_updates_by_webhook_and_checks_the_sec
     finally:
         telegram.route_webhook_to(None)
     assert bot.stop() == 0
+    assert_clean_log(bot)
+
+
+def test_the_webhook_answers_an_update_once_it_is_handled_even_if_its_handler_failed(telegram, tmp_path):
+    port = free_port()
+    bot = start_bot(telegram, tmp_path, WEBHOOK_URL="https://moodtunes.example.org/hook", PORT=str(port))
+    telegram.route_webhook_to(f"http://127.0.0.1:{port}/hook")
+    try:
+        user = new_user(telegram)
+        agree(user)
+        telegram.sends_failing = 2  # the answer to /help, then the apology
+        user.send("/help")
+        failed = telegram.latest_update_id
+        telegram.wait_until(lambda: telegram.webhook_answered(failed), what="the failed update to be answered")
+        assert [status for update, status in telegram.webhook_posts if update == failed] == [200], \
+            "answered once, with 200: Telegram does not post a failed update again"
+        assert "How MoodTunes works" in user.wait_for_reply(after=user.send("/help"))["text"], "still serving"
+    finally:
+        telegram.route_webhook_to(None)
+    assert bot.stop() == 0
+    assert "Error handling update" in bot.log_text() and "Could not apologise" in bot.log_text()
+
+
+def test_a_webhook_bot_stopping_finishes_and_answers_the_updates_it_took_and_leaves_new_ones_to_telegram(
+        telegram, tmp_path):
+    port = free_port()
+    bot = start_bot(telegram, tmp_path, WEBHOOK_URL="https://moodtunes.example.org/hook", PORT=str(port))
+    telegram.route_webhook_to(f"http://127.0.0.1:{port}/hook")
+    try:
+        user = new_user(telegram)
+        agree(user)
+        telegram.downloads_open.clear()
+        downloads = telegram.download_requests
+        sent = selfie().send(user)
+        photo = telegram.latest_update_id
+        telegram.wait_until(lambda: telegram.download_requests > downloads, what="the photo's download")
+        proxy = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # kept alive, as a reverse proxy does
+        headers = {"Content-Type": "application/json",
+                   "X-Telegram-Bot-Api-Secret-Token": telegram.webhook["secret_token"]}
+        no_sender = {"update_id": 90002, "message": {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}}}
+        for expected in (200, 503):
+            if expected == 503:
+                bot.process.send_signal(signal.SIGTERM)
+                telegram.wait_until(lambda: "Finishing 1 updates before stopping" in bot.log_text(),
+                                    what="the bot to stop")
+            proxy.request("POST", "/hook", json.dumps(no_sender), headers)
+            response = proxy.getresponse()
+            response.read()
+            assert response.status == expected
+        user.send("/help")
+        later = telegram.latest_update_id
+        telegram.wait_until(lambda: any(update == later and status in (0, 503) for update, status in
+                                        telegram.webhook_posts), what="the new update to be refused")
+        telegram.downloads_open.set()
+        assert "Rate them" in user.wait_for_reply(after=sent)["text"]
+        assert bot.process.wait(timeout=30) == 0
+        assert telegram.webhook_answered(photo) and not telegram.webhook_answered(later)
+    finally:
+        telegram.downloads_open.set()
+        telegram.route_webhook_to(None)
     assert_clean_log(bot)
 
 

@@ -512,6 +512,12 @@ def _handler_for(server: BotApiServer):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        def handle(self):
+            try:
+                super().handle()
+            except ConnectionError:  # a bot process killed in the middle of a call
+                self.close_connection = True
+
         def do_GET(self):
             self._serve()
 

@@ -86,7 +86,8 @@ def test_privacy_names_every_kind_of_data_kept_and_for_how_long(telegram, runnin
     user = new_user(telegram)
     privacy = user.wait_for_reply(after=user.send("/privacy"))["text"]
     for kind in ("consent", "song mode and language", "mood log", "the mood I read, how sure I was", "the time",
-                 "songs I suggested", "ratings", "moods you corrected", "Face crops", "In memory only", "How long",
+                 "songs I suggested", "ratings", "moods you corrected", "Face crops", "your last five answers",
+                 "the times of your photos in the last minute", "How long",
                  "/forget erases every row"):
         assert kind in privacy, kind
 

@@ -1,0 +1,1 @@
+"""Developer tools the bot never runs: benchmarks, comparisons, evaluation helpers."""

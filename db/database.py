@@ -370,9 +370,7 @@ class Database:
             consenting = await cursor.fetchone()
             if consenting is None:
                 return
-            face48 = photo.face48 if consenting[0] else None
-            if face48 is not None and len(face48) != FACE48_BYTES:
-                raise ValueError(f"a face crop is {FACE48_BYTES} bytes (48x48 grayscale), not {len(face48)}")
+            face48 = photo.face48 if consenting[0] else None  # the table refuses a crop of the wrong size
             await db.execute(
                 "INSERT INTO answered_photos (chat_id, message_id, user_id, predicted, probabilities, model_version, "
                 "face48, song_buttons, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

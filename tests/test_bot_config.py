@@ -22,7 +22,7 @@ def test_defaults_talk_to_the_official_bot_api():
     assert settings.bot_api_url == f"{OFFICIAL_API_BASE_URL}/bot"
     assert settings.file_api_url == f"{OFFICIAL_API_BASE_URL}/file/bot"
     assert settings.webhook_url is None and settings.admin_user_ids == frozenset()
-    assert settings.database_path.name.endswith(".sqlite3") and settings.model_path.name == "emotion.tflite"
+    assert settings.database.name.endswith(".sqlite3") and settings.model_path.name == "emotion.tflite"
 
 
 def test_file_downloads_follow_a_self_hosted_api_server():

@@ -16,7 +16,7 @@ import pytest
 
 from bot_harness import (REPO, agree, assert_clean_log, bot_environment, empty_room, new_user, rows, selfie, snapshot,
                          start_bot)
-from db.database import prepare_file
+from db.database import prepare
 from model import EmotionModel
 from model.__main__ import read_image
 
@@ -107,7 +107,7 @@ def test_suggest_runs_the_pipeline_on_an_image_without_telegram(tmp_path):
 def test_trying_suggest_leaves_the_bot_s_database_as_it_was(tmp_path):
     image, database = tmp_path / "selfie.jpg", tmp_path / "moodtunes.sqlite3"
     image.write_bytes(selfie().jpeg)
-    prepare_file(database)  # as the bot does on its first start
+    prepare(database)  # as the bot does on its first start
     before = snapshot(database)
     for _ in range(3):
         result = run_cli("suggest", str(image), "--json", DATABASE_PATH=str(database))

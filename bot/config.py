@@ -25,7 +25,7 @@ class ConfigError(Exception):
 class Settings:
     token: str = field(repr=False)
     api_base_url: str = OFFICIAL_API_BASE_URL
-    database: str | Path = DEFAULT_DATABASE_PATH  # a SQLite file, or a postgresql:// URL (holding a password)
+    database: str | Path = field(default=DEFAULT_DATABASE_PATH, repr=False)  # a file, or a URL with a password
     model_path: Path = DEFAULT_MODEL_PATH
     log_level: str = "INFO"
     webhook_url: str | None = None

@@ -25,6 +25,12 @@ def test_defaults_talk_to_the_official_bot_api():
     assert settings.database.name.endswith(".sqlite3") and settings.model_path.name == "emotion.tflite"
 
 
+def test_a_postgresql_url_is_used_instead_of_the_sqlite_file_and_never_shown_with_its_password():
+    url = "postgresql://moodtunes:hush@db:5432/moodtunes"
+    settings = Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "DATABASE_URL": url, "DATABASE_PATH": "x.sqlite3"})
+    assert settings.database == url and "hush" not in repr(settings)
+
+
 def test_file_downloads_follow_a_self_hosted_api_server():
     settings = Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": "http://10.0.0.5:8081/"})
     assert settings.bot_api_url == "http://10.0.0.5:8081/bot"

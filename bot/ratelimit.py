@@ -23,8 +23,7 @@ class RateLimiter:
 
     async def allow(self, user_id: int) -> bool:
         """Count one photo of the user and say whether it is within the limit (refused ones do not count)."""
-        async with self._database.user_lock(user_id):  # one count at a time per user, whichever process counts
-            return await self._database.count_photo(user_id, self.limit, self.window_seconds, self._clock())
+        return await self._database.count_photo(user_id, self.limit, self.window_seconds, self._clock())
 
     async def first_refusal(self, user_id: int) -> bool:
         """Whether a refusal should be answered: yes, unless the user was answered one in the last few seconds."""

@@ -23,7 +23,13 @@ def test_defaults_talk_to_the_official_bot_api():
     assert settings.bot_api_url == f"{OFFICIAL_API_BASE_URL}/bot"
     assert settings.file_api_url == f"{OFFICIAL_API_BASE_URL}/file/bot"
     assert settings.webhook_url is None and settings.admin_user_ids == frozenset()
-    assert settings.database_path.name.endswith(".sqlite3") and settings.model_path.name == "emotion.tflite"
+    assert settings.database.name.endswith(".sqlite3") and settings.model_path.name == "emotion.tflite"
+
+
+def test_a_postgresql_url_is_used_instead_of_the_sqlite_file_and_never_shown_with_its_password():
+    url = "postgresql://moodtunes:hush@db:5432/moodtunes"
+    settings = Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "DATABASE_URL": url, "DATABASE_PATH": "x.sqlite3"})
+    assert settings.database == url and "hush" not in repr(settings)
 
 
 def test_file_downloads_follow_a_self_hosted_api_server():
@@ -69,10 +75,10 @@ def test_malformed_settings_say_which_variable_is_wrong(name, value, complaint):
         Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, name: value})
 
 
-async def test_the_rate_limit_refuses_the_photo_over_the_limit_then_recovers_in_every_process(tmp_path):
+async def test_the_rate_limit_refuses_the_photo_over_the_limit_then_recovers_in_every_process(database_address):
     now = [1_700_000_000.0]
-    async with await Database.open(tmp_path / "moodtunes.sqlite3") as one, \
-            await Database.open(tmp_path / "moodtunes.sqlite3") as other:  # two bot processes, one database
+    async with await Database.open(database_address) as one, \
+            await Database.open(database_address) as other:  # two bot processes, one database
         limiters = [RateLimiter(database, limit=2, window_seconds=60, clock=lambda: now[0])
                     for database in (one, other)]
         assert [await limiters[0].allow(1), await limiters[1].allow(1), await limiters[0].allow(1)] == \

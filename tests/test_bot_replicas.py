@@ -12,9 +12,11 @@ REPLICAS = 3
 PHOTOS_PER_MINUTE = 4  # a photo posted again after a replica was killed may be counted twice
 
 
-@pytest.fixture(scope="module", params=["sqlite"])
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def shared_database(request, tmp_path_factory):
-    """The one database every replica uses: a SQLite file on this machine."""
+    """The one database every replica uses: a SQLite file on this machine, or a PostgreSQL database."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("new_postgresql_database")()
     return tmp_path_factory.mktemp("shared") / "moodtunes.sqlite3"
 
 

@@ -1,13 +1,14 @@
 """What any bot process may need from an earlier update, kept in the database: answered photos (for "that's not my
-mood"), the rate limit's counts and refusals, the user's lock. Two connections to one real SQLite file stand for
-two bot processes."""
+mood"), the rate limit's counts and refusals, the user's lock. Two `Database`s on one real database (a SQLite file
+and a PostgreSQL database) stand for two bot processes."""
 
 import asyncio
-import sqlite3
 
 import pytest
 
+from databases import query
 from db import AnsweredPhoto, Database
+from db.engine import is_postgresql
 
 SAD = {"angry": 0.02, "disgust": 0.01, "fear": 0.07, "happy": 0.02, "sad": 0.68, "surprise": 0.0, "neutral": 0.2}
 CROP = bytes(range(256)) * 9  # 48 * 48 bytes
@@ -17,10 +18,10 @@ NOW = 1_700_000_000.0
 
 
 @pytest.fixture
-async def databases(tmp_path):
+async def databases(database_address):
     """Two bot processes' connections to one database."""
-    one = await Database.open(tmp_path / "moodtunes.sqlite3")
-    other = await Database.open(tmp_path / "moodtunes.sqlite3")
+    one = await Database.open(database_address)
+    other = await Database.open(database_address)
     yield one, other
     await one.close()
     await other.close()
@@ -56,7 +57,7 @@ async def test_nothing_is_kept_for_a_user_who_no_longer_consents(databases):
 
 
 @pytest.mark.parametrize("withdraw", ["donation off", "consent withdrawn"])
-async def test_a_donor_s_pending_crop_goes_when_the_donation_ends(databases, tmp_path, withdraw):
+async def test_a_donor_s_pending_crop_goes_when_the_donation_ends(databases, withdraw):
     one, other = databases
     await one.set_consent(CHAT, True)
     await one.set_donation(CHAT, True)
@@ -69,19 +70,17 @@ async def test_a_donor_s_pending_crop_goes_when_the_donation_ends(databases, tmp
         await other.set_consent(CHAT, False)
         await other.forget_photos(CHAT)
         assert await one.recall_photo(CHAT, 1, CHAT) is None
-    with sqlite3.connect(tmp_path / "moodtunes.sqlite3") as connection:
-        assert connection.execute("SELECT COUNT(face48) FROM answered_photos").fetchone() == (0,)
+    assert query(one.address, "SELECT COUNT(face48) FROM answered_photos") == [(0,)]
 
 
-async def test_photos_are_counted_across_processes_and_old_counts_are_deleted(databases, tmp_path):
+async def test_photos_are_counted_across_processes_and_old_counts_are_deleted(databases):
     one, other = databases
     counted = [await (one, other)[n % 2].count_photo(1, limit=3, window_seconds=60, now=NOW + n) for n in range(5)]
     assert counted == [True, True, True, False, False]
     assert await one.count_photo(2, limit=3, window_seconds=60, now=NOW + 5), "another user is not held up"
     assert await other.count_photo(1, limit=3, window_seconds=60, now=NOW + 61)
-    with sqlite3.connect(tmp_path / "moodtunes.sqlite3") as connection:
-        assert connection.execute("SELECT user_id, at FROM photo_events ORDER BY at").fetchall() == \
-            [(1, NOW + 2), (2, NOW + 5), (1, NOW + 61)]
+    assert query(one.address, "SELECT user_id, at FROM photo_events ORDER BY at") == \
+        [(1, NOW + 2), (2, NOW + 5), (1, NOW + 61)]
 
 
 async def test_of_several_processes_refusing_a_user_at_once_one_answers(databases):
@@ -92,7 +91,7 @@ async def test_of_several_processes_refusing_a_user_at_once_one_answers(database
     assert await other.note_refusal(1, NOW + 10, quiet_seconds=10)
 
 
-async def test_forget_deletes_the_user_s_answered_photos_counts_and_refusals(databases, tmp_path):
+async def test_forget_deletes_the_user_s_answered_photos_counts_and_refusals(databases):
     one, _ = databases
     for user_id in (1, 2):
         await one.set_consent(user_id, True)
@@ -102,20 +101,22 @@ async def test_forget_deletes_the_user_s_answered_photos_counts_and_refusals(dat
     deleted = await one.forget_user(1)
     assert {table: deleted[table] for table in ("answered_photos", "photo_events", "refusals")} == \
         {"answered_photos": 1, "photo_events": 1, "refusals": 1}
-    with sqlite3.connect(tmp_path / "moodtunes.sqlite3") as connection:
-        for table in ("answered_photos", "photo_events", "refusals"):
-            assert connection.execute(f"SELECT user_id FROM {table}").fetchall() == [(2,)], table
+    for table in ("answered_photos", "photo_events", "refusals"):
+        assert query(one.address, f"SELECT user_id FROM {table}") == [(2,)], table
 
 
 async def test_the_user_lock_lets_one_holder_at_a_time_for_a_user_and_never_holds_up_another(databases):
-    one, _ = databases
+    one, other = databases
     order = []
+    held = (one, other) if is_postgresql(one.address) else (one, one)  # on SQLite, one process per file
 
     async def hold(user_id: int, name: str) -> None:
-        async with one.user_lock(user_id):
+        async with held[name == "b"].user_lock(user_id):
             order.append(f"{name} in")
             await asyncio.sleep(0.05)
             order.append(f"{name} out")
 
     await asyncio.gather(hold(1, "a"), hold(1, "b"), hold(2, "c"))
-    assert order.index("a out") < order.index("b in") and order.index("c in") < order.index("a out")
+    first, second = sorted("ab", key=lambda name: order.index(f"{name} in"))
+    assert order.index(f"{first} out") < order.index(f"{second} in"), "one holder of a user at a time"
+    assert order.index("c in") < order.index(f"{first} out"), "another user is not held up"

@@ -12,8 +12,10 @@ command-line tools.
 
 from pathlib import Path
 
-from db.database import Database, DonatedCrop, MoodEntry, MoodJournal, Song, Suggestion, User
+from db.database import (ANSWERS_KEPT, MAX_RETENTION_DAYS, RATE_LIMIT_KEPT, RETENTION_DAYS, Database, DonatedCrop,
+                         MoodEntry, MoodJournal, Song, Suggestion, User)
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "data" / "moodtunes.sqlite3"
 
-__all__ = ["DEFAULT_PATH", "Database", "DonatedCrop", "MoodEntry", "MoodJournal", "Song", "Suggestion", "User"]
+__all__ = ["ANSWERS_KEPT", "DEFAULT_PATH", "MAX_RETENTION_DAYS", "RATE_LIMIT_KEPT", "RETENTION_DAYS", "Database",
+           "DonatedCrop", "MoodEntry", "MoodJournal", "Song", "Suggestion", "User"]

@@ -3,6 +3,7 @@
     python -m db import-songs FILE.csv [--source NAME]   # add/update songs from a Spotify-features CSV
     python -m db stats [--json] [--model-version V]      # catalog per emotion, ratings, thumbs-up rate per mode
     python -m db rescore                                 # rebuild song scores from all ratings
+    python -m db purge [--days N]                        # delete what is past its keeping time, as the bot does
 """
 
 import argparse
@@ -13,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from db import DEFAULT_PATH, Database, schema
+from db import DEFAULT_PATH, MAX_RETENTION_DAYS, RETENTION_DAYS, Database, schema
 from db.catalog import import_songs
 from db.database import prepare_file
 from db.song_csv import CatalogError
@@ -31,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     stats.add_argument("--json", action="store_true", help="print one JSON object")
     stats.add_argument("--model-version", help="count photos read and corrections of this model version only")
     commands.add_parser("rescore", help="recompute every song's score per emotion from the ratings")
+    purge = commands.add_parser("purge", help="delete readings, suggestions and their ratings past the retention "
+                                              "period, and stale answers and rate-limit events, as the bot does daily")
+    purge.add_argument("--days", type=retention_days, default=os.environ.get("RETENTION_DAYS") or str(RETENTION_DAYS),
+                       help="keep readings and suggestions this many days (default: RETENTION_DAYS, else %(default)s)")
     args = parser.parse_args(argv)
 
     if args.command == "import-songs":
@@ -38,10 +43,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "stats":
             return asyncio.run(stats_command(args.db, args.json, args.model_version))
+        if args.command == "purge":
+            return asyncio.run(purge_command(args.db, args.days))
         return asyncio.run(rescore_command(args.db))
-    except FileNotFoundError as error:  # stats and rescore work on the bot's data: a typo must not create a file
+    except FileNotFoundError as error:  # these work on the bot's data: a typo must not create a file
         print(f"Cannot open the database: {error} (check --db or DATABASE_PATH).", file=sys.stderr)
         return 2
+
+
+def retention_days(text: str) -> int:
+    """A retention period in days, as RETENTION_DAYS gives it to the bot."""
+    if not text.strip().isdigit() or not 0 < int(text) <= MAX_RETENTION_DAYS:
+        raise argparse.ArgumentTypeError(f"the days to keep are a whole number from 1 to {MAX_RETENTION_DAYS}, "
+                                         f"not {text!r}")
+    return int(text)
 
 
 def import_command(database: Path, file: Path, source: str | None) -> int:
@@ -91,6 +106,14 @@ async def rescore_command(path: Path) -> int:
     async with await Database.open(path, create=False) as database:
         pairs = await database.recompute_song_scores()
     print(f"Song scores rebuilt: {pairs} (song, emotion) pairs with ratings.")
+    return 0
+
+
+async def purge_command(path: Path, days: int) -> int:
+    async with await Database.open(path, create=False) as database:
+        deleted = await database.delete_expired(days)
+    print(f"Deleted past their keeping time (readings and suggestions: {days} days): "
+          + ", ".join(f"{table} {count}" for table, count in deleted.items()))
     return 0
 
 

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import aiosqlite
@@ -29,6 +29,10 @@ RECENT_SUGGESTIONS = 50  # a song is not suggested again to a user within their 
 LIKED_IN_POOL = 100  # the best-liked songs for the emotion are always weighed, however well they fit
 MODES = recommender.MODES
 FACE48_BYTES = 48 * 48
+RETENTION_DAYS, MAX_RETENTION_DAYS = 180, 36500  # readings and suggestions are deleted when this many days old
+ANSWERS_KEPT = timedelta(days=2)  # Telegram lets a bot edit its message for 48 hours: an older guess can't be fixed
+RATE_LIMIT_KEPT = timedelta(hours=1)  # photo events and refusals: far longer than any rate-limit window
+PURGE_BATCH = 1000  # rows deleted per transaction, so that a big first purge never holds the write lock for long
 
 
 @dataclass(frozen=True)
@@ -386,6 +390,43 @@ class Database:
             "ratings": ratings,
             "thumbs_up_rate": rate,
         }
+
+    # ----- retention -----
+
+    async def delete_expired(self, retention_days: int = RETENTION_DAYS) -> dict[str, int]:
+        """Delete what is past its keeping time; returns the rows deleted per table.
+
+        Readings and suggestions `retention_days` old (a suggestion's rating goes with it, by the foreign key; the
+        anonymous thumbs per song in song_scores stay), answers too old to be corrected (`ANSWERS_KEPT`), and
+        rate-limit events and refusals older than `RATE_LIMIT_KEPT`. Every delete only removes what is past its
+        time, so several bot processes may run this at once.
+        """
+        now = datetime.now(timezone.utc)
+        log_cutoff = (now - timedelta(days=retention_days)).isoformat(timespec="seconds")
+        deleted = {"readings": await self._delete_in_batches("readings", "reading_id", log_cutoff),
+                   "suggestions": await self._delete_in_batches("suggestions", "suggestion_id", log_cutoff)}
+        rate_limit_cutoff = (now - RATE_LIMIT_KEPT).timestamp()  # these tables hold Unix times
+        async with self._transaction() as db:
+            for table, sql, cutoff in (
+                    ("answered_photos", "DELETE FROM answered_photos WHERE created_at < ?",
+                     (now - ANSWERS_KEPT).isoformat(timespec="seconds")),
+                    ("photo_events", "DELETE FROM photo_events WHERE at < ?", rate_limit_cutoff),
+                    ("refusals", "DELETE FROM refusals WHERE at < ?", rate_limit_cutoff)):
+                deleted[table] = (await db.execute(sql, (cutoff,))).rowcount
+        return deleted
+
+    async def _delete_in_batches(self, table: str, key: str, cutoff: str) -> int:
+        """Delete the table's rows created before `cutoff`, `PURGE_BATCH` per transaction; returns how many."""
+        total = 0
+        while True:
+            async with self._transaction() as db:
+                cursor = await db.execute(f"DELETE FROM {table} WHERE {key} IN "
+                                          f"(SELECT {key} FROM {table} WHERE created_at < ? LIMIT ?)",
+                                          (cutoff, PURGE_BATCH))
+                batch = cursor.rowcount
+            total += batch
+            if batch < PURGE_BATCH:
+                return total
 
     # ----- plumbing -----
 

@@ -156,7 +156,7 @@ def test_the_stats_command_shows_the_catalog_per_emotion(tmp_path):
     assert "Photos read per model version: none yet (read/fixed above: 1.0.0 only)" in text.stdout
 
 
-@pytest.mark.parametrize("command", ["stats", "rescore"])
+@pytest.mark.parametrize("command", ["stats", "rescore", "purge"])
 def test_tools_that_read_the_bot_s_data_refuse_a_missing_file_and_create_none(tmp_path, command):
     typo = tmp_path / "typo.sqlite3"
     result = run_db("--db", str(typo), command)

@@ -1,12 +1,15 @@
 """Retention through the real bot (`python -m bot`): data past its keeping time is deleted at start, /privacy says
 for how long data is kept, and a bad RETENTION_DAYS stops the bot in one line."""
 
+import asyncio
 import sqlite3
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
+from bot import app
 from bot_harness import REPO, assert_clean_log, bot_environment, new_user, rows, start_bot
+from db import Database
 from db.database import prepare_file
 
 
@@ -76,3 +79,33 @@ def test_a_retention_period_that_is_not_a_whole_number_of_days_stops_the_bot_in_
     assert result.stderr.splitlines() == ["Configuration error: RETENTION_DAYS must be a whole number, "
                                           "not 'six months'."]
     assert list(tmp_path.iterdir()) == [], "nothing started, nothing created"
+
+
+async def test_the_purge_comes_back_after_its_interval_even_after_a_failed_one(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(app, "PURGE_EVERY_SECONDS", 0.05)
+    database = await Database.open(tmp_path / "moodtunes.sqlite3")
+    purges, delete_expired = [], database.delete_expired
+
+    async def failing_once(retention_days):
+        purges.append(retention_days)
+        if len(purges) == 1:
+            raise sqlite3.OperationalError("disk I/O error")
+        return await delete_expired(retention_days)
+
+    monkeypatch.setattr(database, "delete_expired", failing_once)
+    purging = asyncio.create_task(app.purge_expired_data(database, 30))
+    try:
+        with sqlite3.connect(database.path) as connection:  # the first purge fails: a later one must delete it
+            connection.execute("INSERT INTO users (user_id, created_at) VALUES (7, ?)", (iso(ago(days=400)),))
+            connection.execute("INSERT INTO readings (user_id, emotion, confidence, model_version, created_at) "
+                               "VALUES (7, 'sad', 0.7, '2.0.0', ?)", (iso(ago(days=31)),))
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if rows(database.path, "SELECT COUNT(*) FROM readings") == [(0,)]:
+                break
+    finally:
+        purging.cancel()
+        await asyncio.gather(purging, return_exceptions=True)
+        await database.close()
+    assert rows(database.path, "SELECT COUNT(*) FROM readings") == [(0,)]
+    assert len(purges) >= 2 and "Could not delete the data past its keeping time" in caplog.text

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 from bot import app
 from bot_harness import REPO, assert_clean_log, bot_environment, new_user, rows, start_bot
-from db import Database
-from db.database import prepare_file
+from db import Database, engine
+from db.database import prepare
 
 
 def ago(**age) -> datetime:
@@ -22,14 +22,13 @@ def iso(moment: datetime) -> str:
 
 
 def a_year_of_data(database) -> None:
-    """A bot's file with user 7's readings and suggestions (one rated) from 40 and 20 days ago, a 3-day-old answer,
-    and rate-limit rows of two hours ago."""
-    prepare_file(database)
-    with sqlite3.connect(database) as connection:
-        connection.execute("PRAGMA foreign_keys = ON")
+    """A bot's database with user 7's readings and suggestions (one rated) from 40 and 20 days ago, a 3-day-old
+    answer, and rate-limit rows of two hours ago."""
+    prepare(database)
+    with engine.connect(database) as connection:
         connection.execute("INSERT INTO users (user_id, consent_given, consent_at, created_at) VALUES (7, 1, ?, ?)",
                            (iso(ago(days=400)), iso(ago(days=400))))
-        (song_id,), = connection.execute("SELECT MIN(song_id) FROM songs")
+        (song_id,) = connection.execute("SELECT MIN(song_id) FROM songs").fetchone()
         for days in (40, 20):
             connection.execute("INSERT INTO readings (user_id, emotion, confidence, model_version, created_at) "
                                "VALUES (7, 'sad', 0.7, '2.0.0', ?)", (iso(ago(days=days)),))
@@ -44,11 +43,12 @@ def a_year_of_data(database) -> None:
         connection.execute("INSERT INTO refusals (user_id, at) VALUES (7, ?)", (ago(hours=2).timestamp(),))
 
 
-def test_the_bot_deletes_data_past_its_keeping_time_when_it_starts_and_privacy_says_how_long(telegram, tmp_path):
-    database = tmp_path / "moodtunes.sqlite3"
+def test_the_bot_deletes_data_past_its_keeping_time_when_it_starts_and_privacy_says_how_long(
+        telegram, tmp_path, database_address):
+    database = database_address
     a_year_of_data(database)
 
-    bot = start_bot(telegram, tmp_path, RETENTION_DAYS="30")
+    bot = start_bot(telegram, tmp_path, database, RETENTION_DAYS="30")
     try:
         telegram.wait_until(lambda: "Deleted past their keeping time" in bot.log_text(), what="the start-up purge")
         assert rows(database, "SELECT created_at > ? FROM readings", iso(ago(days=30))) == [(1,)]
@@ -67,8 +67,8 @@ def test_the_bot_deletes_data_past_its_keeping_time_when_it_starts_and_privacy_s
     finally:
         assert bot.stop() == 0
     assert_clean_log(bot)
-    assert ("Deleted past their keeping time (readings and suggestions: 30 days): readings 1, suggestions 1, "
-            "answered_photos 1, photo_events 1, refusals 1") in bot.log_text()
+    assert ("Deleted past their keeping time (readings and suggestions: 30 days): readings 1, ratings 1, "
+            "suggestions 1, answered_photos 1, photo_events 1, refusals 1") in bot.log_text()
 
 
 def test_a_retention_period_that_is_not_a_whole_number_of_days_stops_the_bot_in_one_line(telegram, tmp_path):
@@ -83,7 +83,8 @@ def test_a_retention_period_that_is_not_a_whole_number_of_days_stops_the_bot_in_
 
 async def test_the_purge_comes_back_after_its_interval_even_after_a_failed_one(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(app, "PURGE_EVERY_SECONDS", 0.05)
-    database = await Database.open(tmp_path / "moodtunes.sqlite3")
+    path = tmp_path / "moodtunes.sqlite3"
+    database = await Database.open(path)
     purges, delete_expired = [], database.delete_expired
 
     async def failing_once(retention_days):
@@ -95,17 +96,17 @@ async def test_the_purge_comes_back_after_its_interval_even_after_a_failed_one(t
     monkeypatch.setattr(database, "delete_expired", failing_once)
     purging = asyncio.create_task(app.purge_expired_data(database, 30))
     try:
-        with sqlite3.connect(database.path) as connection:  # the first purge fails: a later one must delete it
+        with engine.connect(path) as connection:  # the first purge fails: a later one must delete it
             connection.execute("INSERT INTO users (user_id, created_at) VALUES (7, ?)", (iso(ago(days=400)),))
             connection.execute("INSERT INTO readings (user_id, emotion, confidence, model_version, created_at) "
                                "VALUES (7, 'sad', 0.7, '2.0.0', ?)", (iso(ago(days=31)),))
         for _ in range(100):
             await asyncio.sleep(0.05)
-            if rows(database.path, "SELECT COUNT(*) FROM readings") == [(0,)]:
+            if rows(path, "SELECT COUNT(*) FROM readings") == [(0,)]:
                 break
     finally:
         purging.cancel()
         await asyncio.gather(purging, return_exceptions=True)
         await database.close()
-    assert rows(database.path, "SELECT COUNT(*) FROM readings") == [(0,)]
+    assert rows(path, "SELECT COUNT(*) FROM readings") == [(0,)]
     assert len(purges) >= 2 and "Could not delete the data past its keeping time" in caplog.text

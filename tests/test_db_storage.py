@@ -229,6 +229,20 @@ async def test_song_scores_rebuilt_from_ratings_match_the_running_counts(databas
     assert sorted(query(path, "SELECT * FROM song_scores")) == running
 
 
+async def test_presses_taken_by_two_bot_processes_at_once_keep_the_song_scores_exact(database_address):
+    """A user tapping 👍 and 👎 quickly, the presses landing on two replicas: every count matches the ratings."""
+    async with await Database.open(database_address) as one, await Database.open(database_address) as other:
+        await consenting_user(one, 1)
+        suggestions = await one.recommend(1, SAD, "match")
+        await asyncio.gather(*(replica.rate(1, suggestion.suggestion_id, thumbs_up)
+                               for suggestion in suggestions
+                               for replica, thumbs_up in ((one, True), (other, False), (one, False), (other, True))))
+        running = sorted(query(database_address, "SELECT * FROM song_scores WHERE ups + downs > 0"))
+        await one.recompute_song_scores()
+    assert sorted(query(database_address, "SELECT * FROM song_scores")) == running
+    assert sum(ups + downs for _, _, ups, downs in running) == len(suggestions)
+
+
 async def test_stats_count_readings_corrections_and_thumbs_per_emotion_and_mode(database):
     await consenting_user(database, 1)
     await database.record_reading(1, SAD, "1.0")

@@ -21,8 +21,8 @@ import pytest
 from PIL import Image
 
 from bot_api_server import BotApiServer, TelegramUser
-from model.fer_photos import PlacedFace, compose_photo, encode, read_fer_faces
 from model.preprocess import LABELS
+from tools.fer_photos import PlacedFace, compose_photo, encode, read_fer_faces
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "7000000001:AAHk-TEST-token-never-to-be-logged"

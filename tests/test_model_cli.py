@@ -12,8 +12,8 @@ import pytest
 from model import EmotionModel
 from model.__main__ import main
 from model.decode import MAX_BYTES
-from model.fer_photos import PlacedFace, compose_photo, encode, read_fer_faces
 from model.preprocess import LABELS
+from tools.fer_photos import PlacedFace, compose_photo, encode, read_fer_faces
 
 REPO = Path(__file__).resolve().parents[1]
 FACE_FIELDS = {"box", "emotion", "confidence", "probabilities"}

@@ -1,6 +1,6 @@
 """How fast the catalog imports and the recommender answers, on a catalog the size of a big public data set.
 
-    python -m db.bench [--songs 200000] [--ratings 100000] [--requests 200] [--json]
+    python -m tools.db_bench [--songs 200000] [--ratings 100000] [--requests 200] [--json]
 
 Writes a synthetic Spotify-features CSV (the `track_name, artist_name, track_id, valence, energy, genre` layout),
 imports it into a fresh database in a child process (twice: the full file and a tenth of it, to show that
@@ -101,7 +101,7 @@ async def time_recommendations(database_path: Path, requests: int, seed: int = 3
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m db.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.db_bench", description=__doc__.splitlines()[0])
     parser.add_argument("--songs", type=int, default=200_000)
     parser.add_argument("--ratings", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=200)

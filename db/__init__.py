@@ -14,6 +14,6 @@ from pathlib import Path
 
 from db.database import Database, DonatedCrop, MoodEntry, MoodJournal, Song, Suggestion, User
 
-DEFAULT_PATH = Path(__file__).resolve().parents[1] / "data" / "moodtunes.sqlite3"
+DEFAULT_PATH = Path("data") / "moodtunes.sqlite3"  # in the working directory, never inside the installed package
 
 __all__ = ["DEFAULT_PATH", "Database", "DonatedCrop", "MoodEntry", "MoodJournal", "Song", "Suggestion", "User"]

@@ -1,4 +1,5 @@
-"""What a self-hoster gets: the package `pip install .` builds, and the Procfile, Dockerfile and compose.yaml that run it.
+"""What a self-hoster gets: the package `pip install .` builds, and the Procfile, Dockerfile and compose.yaml that
+run it.
 
 No Docker engine runs here, so the container files are checked for what can be checked without one: the paths they
 copy exist, what they install, the user they run as, and that they run the README's command.
@@ -39,6 +40,7 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 def yaml_mapping(text: str) -> dict[str, str]:
     """A YAML mapping's top-level keys, each with its inline value or else the text indented under it (dedented)."""
     values: dict[str, list[str]] = {}
+    key = None
     for line in text.splitlines():
         if not line.strip() or line.lstrip().startswith("#"):
             continue

@@ -1,7 +1,7 @@
 """Developer tools the bot never runs: benchmarks, the face-detector comparison and the photos they are made of.
 
-Not part of the installed package (`pip install .` ships bot/, model/ and db/ only); run them from the repository
-root, with the training and development extras installed:
+Not part of the installed package (`pip install .` ships bot/, model/ and db/ only): run them from the repository
+root, in the environment the README's test command makes (`tools.bot_bench` uses the tests' Bot API server):
 
     python -m tools.model_bench [--json]           # inference latency per face and per photo, photos/s, peak memory
     python -m tools.compare_detectors [--json]     # BlazeFace with tiles against the alternatives (model/DETECTION.md)

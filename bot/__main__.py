@@ -23,6 +23,7 @@ from bot.live_model import LiveModel
 from bot.logs import configure_logging
 from bot.replies import describe_mood, read_mood
 from db import Database
+from db.engine import is_postgresql
 from model import ImageError
 from model.json_output import face_to_json
 
@@ -73,11 +74,11 @@ async def suggest(settings: Settings, image: Path, mode: str, as_json: bool) -> 
         return 1
     reading = read_mood(faces[0].probabilities)
     with tempfile.TemporaryDirectory() as scratch:  # trying the product leaves the bot's database as it was
-        database_path = settings.database_path
-        if not database_path.is_file():
-            print(f"No database at {database_path}: songs from the bundled catalog.", file=sys.stderr)
-            database_path = Path(scratch) / "catalog.sqlite3"
-        async with await Database.open(database_path) as database:
+        database = settings.database
+        if not is_postgresql(database) and not database.is_file():
+            print(f"No database at {database}: songs from the bundled catalog.", file=sys.stderr)
+            database = Path(scratch) / "catalog.sqlite3"
+        async with await Database.open(database) as database:
             suggestions = await database.recommend(CLI_USER_ID, faces[0].probabilities, mode, keep=False,
                                                    model_version=model_version, emotion=reading.emotion)
     if as_json:

@@ -12,7 +12,6 @@ file it cannot use) is raised as a ConfigError: one line saying what to fix, nev
 import asyncio
 import logging
 import signal
-import sqlite3
 
 from telegram import BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
@@ -27,6 +26,7 @@ from bot.context import BotContext, choose_language
 from bot.live_model import LiveModel
 from bot.ratelimit import RateLimiter
 from db import Database
+from db.engine import DATABASE_ERRORS, describe
 
 log = logging.getLogger(__name__)
 
@@ -132,11 +132,11 @@ async def open_services(application: Application) -> None:
     """Open (and migrate) the database, publish the command menu, and reload the model on SIGHUP."""
     settings: Settings = application.bot_data["settings"]
     try:
-        application.bot_data["db"] = await Database.open(settings.database_path)
-    except (OSError, sqlite3.Error, RuntimeError) as error:
-        raise ConfigError(f"Cannot use the database {settings.database_path} (DATABASE_PATH): "
+        application.bot_data["db"] = await Database.open(settings.database)
+    except (OSError, RuntimeError, *DATABASE_ERRORS) as error:
+        raise ConfigError(f"Cannot use the database {describe(settings.database)} (DATABASE_URL or DATABASE_PATH): "
                           f"{_first_line(error)}") from None
-    log.info("Database open at %s", settings.database_path)
+    log.info("Database open at %s", describe(settings.database))
     await publish_command_menus(application.bot, settings.admin_user_ids)
     model: LiveModel = application.bot_data["model"]
     loop = asyncio.get_running_loop()

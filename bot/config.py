@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from db import DEFAULT_PATH as DEFAULT_DATABASE_PATH
+from db.engine import POSTGRESQL_SCHEMES, is_postgresql
 from model.classifier import DEFAULT_MODEL as DEFAULT_MODEL_PATH
 
 OFFICIAL_API_BASE_URL = "https://api.telegram.org"
@@ -24,7 +25,7 @@ class ConfigError(Exception):
 class Settings:
     token: str = field(repr=False)
     api_base_url: str = OFFICIAL_API_BASE_URL
-    database_path: Path = DEFAULT_DATABASE_PATH
+    database: str | Path = field(default=DEFAULT_DATABASE_PATH, repr=False)  # a file, or a URL with a password
     model_path: Path = DEFAULT_MODEL_PATH
     log_level: str = "INFO"
     webhook_url: str | None = None
@@ -72,7 +73,7 @@ class Settings:
         return cls(
             token=token,
             api_base_url=_api_base_url(environ.get("TELEGRAM_API_BASE_URL", "")),
-            database_path=Path(environ.get("DATABASE_PATH", "").strip() or DEFAULT_DATABASE_PATH),
+            database=_database(environ),
             model_path=Path(environ.get("MODEL_PATH", "").strip() or DEFAULT_MODEL_PATH),
             log_level=log_level,
             webhook_url=webhook_url,
@@ -94,6 +95,17 @@ def _api_base_url(text: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"TELEGRAM_API_BASE_URL must be the address of a Bot API server, starting with http:// or "
                           f"https://, such as {OFFICIAL_API_BASE_URL}.")  # not echoed: it may hold the token
+    return url
+
+
+def _database(environ: Mapping[str, str]) -> str | Path:
+    """DATABASE_URL (PostgreSQL) if set, else the SQLite file DATABASE_PATH."""
+    url = environ.get("DATABASE_URL", "").strip()
+    if not url:
+        return Path(environ.get("DATABASE_PATH", "").strip() or DEFAULT_DATABASE_PATH)
+    if not is_postgresql(url):
+        raise ConfigError(f"DATABASE_URL must be a PostgreSQL address ({' or '.join(POSTGRESQL_SCHEMES)}://"
+                          f"user:password@host:5432/database); for a SQLite file set DATABASE_PATH instead.")
     return url
 
 

@@ -1,8 +1,10 @@
-"""Command-line tools for the database the bot uses (DATABASE_PATH, or data/moodtunes.sqlite3; or --db).
+"""Command-line tools for the database the bot uses (DATABASE_URL, else DATABASE_PATH, else
+data/moodtunes.sqlite3; or --db, a SQLite file's path or a postgresql:// URL).
 
     python -m db import-songs FILE.csv [--source NAME]   # add/update songs from a Spotify-features CSV
     python -m db stats [--json] [--model-version V]      # catalog per emotion, ratings, thumbs-up rate per mode
     python -m db rescore                                 # rebuild song scores from all ratings
+    python -m db copy --from sqlite:PATH --to postgresql://...   # move a bot's data to another database
 """
 
 import argparse
@@ -13,16 +15,18 @@ import sys
 import time
 from pathlib import Path
 
-from db import DEFAULT_PATH, Database, schema
+from db import DEFAULT_PATH, Database, engine
 from db.catalog import import_songs
-from db.database import prepare_file
+from db.copy import CopyError, copy_database
+from db.database import prepare
 from db.song_csv import CatalogError
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m db", description="MoodTunes' database tools.")
-    parser.add_argument("--db", type=Path, default=Path(os.environ.get("DATABASE_PATH") or DEFAULT_PATH),
-                        help="the SQLite file (default: DATABASE_PATH, else %(default)s)")
+    parser.add_argument("--db", type=engine.parse_address, default=default_address(os.environ),
+                        help="a SQLite file or a postgresql:// URL (default: DATABASE_URL, else DATABASE_PATH, "
+                             f"else {DEFAULT_PATH})")
     commands = parser.add_subparsers(dest="command", required=True)
     importer = commands.add_parser("import-songs", help="import songs from a CSV of Spotify features")
     importer.add_argument("file", type=Path)
@@ -31,22 +35,38 @@ def main(argv: list[str] | None = None) -> int:
     stats.add_argument("--json", action="store_true", help="print one JSON object")
     stats.add_argument("--model-version", help="count photos read and corrections of this model version only")
     commands.add_parser("rescore", help="recompute every song's score per emotion from the ratings")
+    copier = commands.add_parser("copy", help="copy every row of one database into a new, empty one "
+                                              "(e.g. a SQLite file into PostgreSQL)")
+    copier.add_argument("--from", dest="source", type=engine.parse_address, required=True,
+                        help="the bot's database now: sqlite:PATH (or a path) or a postgresql:// URL")
+    copier.add_argument("--to", dest="target", type=engine.parse_address, required=True,
+                        help="an empty database (a new SQLite file or a PostgreSQL database with no tables yet)")
     args = parser.parse_args(argv)
 
     if args.command == "import-songs":
         return import_command(args.db, args.file, args.source)
+    if args.command == "copy":
+        return copy_command(args.source, args.target)
     try:
         if args.command == "stats":
             return asyncio.run(stats_command(args.db, args.json, args.model_version))
         return asyncio.run(rescore_command(args.db))
     except FileNotFoundError as error:  # stats and rescore work on the bot's data: a typo must not create a file
-        print(f"Cannot open the database: {error} (check --db or DATABASE_PATH).", file=sys.stderr)
+        print(f"Cannot open the database: {error} (check --db, DATABASE_URL or DATABASE_PATH).", file=sys.stderr)
+        return 2
+    except engine.DATABASE_ERRORS as error:
+        print(f"Cannot use the database {engine.describe(args.db)}: {str(error).strip().splitlines()[0]}",
+              file=sys.stderr)
         return 2
 
 
-def import_command(database: Path, file: Path, source: str | None) -> int:
-    prepare_file(database)
-    connection = schema.connect(database)
+def default_address(environ) -> str | Path:
+    return engine.parse_address(environ.get("DATABASE_URL") or environ.get("DATABASE_PATH") or str(DEFAULT_PATH))
+
+
+def import_command(database: str | Path, file: Path, source: str | None) -> int:
+    prepare(database)
+    connection = engine.connect(database)
     started = time.perf_counter()
     try:
         report = import_songs(connection, file, source, progress=print_progress)
@@ -65,7 +85,23 @@ def print_progress(message: str) -> None:
     print(f"  {message}", end=end, file=sys.stderr, flush=True)
 
 
-async def stats_command(path: Path, as_json: bool, model_version: str | None) -> int:
+def copy_command(source: str | Path, target: str | Path) -> int:
+    started = time.perf_counter()
+    try:
+        copied = copy_database(source, target)
+    except (CopyError, FileNotFoundError) as error:
+        print(f"Nothing copied: {error}", file=sys.stderr)
+        return 2
+    except engine.DATABASE_ERRORS as error:
+        print(f"Nothing copied: {str(error).strip().splitlines()[0]}", file=sys.stderr)
+        return 2
+    rows = ", ".join(f"{table} {count}" for table, count in copied.items())
+    print(f"Copied {engine.describe(source)} to {engine.describe(target)} ({time.perf_counter() - started:.1f} s): "
+          f"{rows}")
+    return 0
+
+
+async def stats_command(path: str | Path, as_json: bool, model_version: str | None) -> int:
     async with await Database.open(path, create=False) as database:
         figures = await database.stats(model_version)
     if as_json:
@@ -87,7 +123,7 @@ async def stats_command(path: Path, as_json: bool, model_version: str | None) ->
     return 0
 
 
-async def rescore_command(path: Path) -> int:
+async def rescore_command(path: str | Path) -> int:
     async with await Database.open(path, create=False) as database:
         pairs = await database.recompute_song_scores()
     print(f"Song scores rebuilt: {pairs} (song, emotion) pairs with ratings.")

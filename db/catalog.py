@@ -1,4 +1,4 @@
-"""The song catalog in SQLite: importing song lists (read by `db.song_csv`) into `songs`, and the bundled one.
+"""The song catalog in the database: importing song lists (read by `db.song_csv`) into `songs`, and the bundled one.
 
 An import runs in one transaction: a file that turns out to be malformed is refused as a whole, and nothing of it
 is kept; rows that are merely incomplete are skipped with their reason. Songs are matched by Spotify track id when
@@ -8,14 +8,14 @@ nothing.
 
 import hashlib
 import json
-import sqlite3
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
-from db import schema
+from db import engine
+from db.engine import Connection
 from db.song_csv import SongRow, fold, read_song_csv
 
 BUNDLED_CATALOG = Path(__file__).resolve().parent / "catalog.csv"
@@ -42,12 +42,12 @@ def song_links(title: str, artist: str, spotify_id: str | None) -> dict[str, str
     return {"YouTube": f"https://www.youtube.com/results?search_query={quote_plus(query)}", "Spotify": spotify}
 
 
-def import_songs(connection: sqlite3.Connection, path: Path, source: str | None = None,
+def import_songs(connection: Connection, path: Path, source: str | None = None,
                  progress: Callable[[str], None] | None = None) -> ImportReport:
     """Import a song CSV into the catalog in one transaction; raises CatalogError (nothing kept) if malformed."""
     source = source or path.name
     report = ImportReport()
-    schema.begin_immediate(connection)
+    engine.begin(connection)
     try:
         for row_or_reason in read_song_csv(path, progress):
             if isinstance(row_or_reason, str):
@@ -69,12 +69,13 @@ def import_songs(connection: sqlite3.Connection, path: Path, source: str | None 
     return report
 
 
-def upsert_song(connection: sqlite3.Connection, song: SongRow, source: str) -> str:
+def upsert_song(connection: Connection, song: SongRow, source: str) -> str:
     """Add the song, or update the stored one it matches; returns "added", "updated" or why it was skipped."""
     title_key, artist_key = song.keys
     found = connection.execute(
         "SELECT song_id, title, artist, year, genre, language, valence, energy, moods, spotify_id FROM songs "
-        "WHERE spotify_id = ? OR (title_key = ? AND artist_key = ?) ORDER BY spotify_id = ? DESC LIMIT 1",
+        "WHERE spotify_id = ? OR (title_key = ? AND artist_key = ?) "
+        "ORDER BY CASE WHEN spotify_id = ? THEN 0 ELSE 1 END LIMIT 1",
         (song.spotify_id, title_key, artist_key, song.spotify_id)).fetchone()
     moods = " ".join(song.moods)
     if found is None:
@@ -92,23 +93,27 @@ def upsert_song(connection: sqlite3.Connection, song: SongRow, source: str) -> s
               song.valence, song.energy, moods or stored[7], stored[8] or song.spotify_id)
     if tuple(stored) == merged:
         return "already in the catalog, unchanged"
+    connection.execute("SAVEPOINT song_update")  # a refused update must not end the import's transaction
     try:
         connection.execute(
             "UPDATE songs SET title = ?, artist = ?, year = ?, genre = ?, language = ?, valence = ?, energy = ?, "
             "moods = ?, spotify_id = ?, links = ?, title_key = ?, artist_key = ? WHERE song_id = ?",
             (*merged, json.dumps(song_links(title, artist, merged[-1])), title_key, artist_key, song_id))
-    except sqlite3.IntegrityError:
+    except engine.INTEGRITY_ERRORS:
+        connection.execute("ROLLBACK TO SAVEPOINT song_update")
+        connection.execute("RELEASE SAVEPOINT song_update")
         return "same title and artist as another song with a different Spotify id"
+    connection.execute("RELEASE SAVEPOINT song_update")
     return "updated"
 
 
-def bump_catalog_version(connection: sqlite3.Connection) -> None:
+def bump_catalog_version(connection: Connection) -> None:
     """Tell every process holding the catalog in memory (the recommender) that it changed."""
     connection.execute("INSERT INTO meta (key, value) VALUES ('catalog_version', '1') ON CONFLICT (key) "
-                       "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+                       "DO UPDATE SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)")
 
 
-def seed_bundled_catalog(connection: sqlite3.Connection) -> ImportReport | None:
+def seed_bundled_catalog(connection: Connection) -> ImportReport | None:
     """Import our bundled catalog when the file is new or has changed since it was last imported."""
     stamp = hashlib.sha256(BUNDLED_CATALOG.read_bytes()).hexdigest()
     row = connection.execute("SELECT value FROM meta WHERE key = 'bundled_catalog'").fetchone()

@@ -1,27 +1,22 @@
-"""`Database`: every read and write the bot makes, on one aiosqlite connection, returning plain data classes.
+"""`Database`: every read and write the bot makes, on SQLite or PostgreSQL (`db.engine`), returning plain data
+classes.
 
-Opening a file creates it if needed, applies the migrations it lacks and imports the bundled song catalog when
-that changed (in a worker thread, before the async connection opens).
-
-One statement or transaction at a time uses the shared connection (a lock): a read never runs inside another
-handler's transaction, and no half-read statement holds an old snapshot that would make the next `BEGIN
-IMMEDIATE` fail at once. A write waits for other processes (busy timeout, then retries with backoff, see
-`db.schema`), so a running import delays a user's request and never fails it.
+Opening a database creates it if needed (a SQLite file), applies the migrations it lacks and imports the bundled
+song catalog when that changed (in a worker thread, before the async connections open). A write waits for other
+writers (see `db.engine`), so a running import delays a user's request and never fails it.
 """
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import aiosqlite
 import numpy as np
 
-from db import recommender, schema
+from db import engine, recommender, schema
 from db.catalog import seed_bundled_catalog
 from model.preprocess import LABELS
 
@@ -98,44 +93,50 @@ class MoodJournal:
         return not self.readings and not self.corrections
 
 
-def prepare_file(path: Path) -> None:
-    """Create, migrate and seed the database file (blocking; run in a thread)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection = schema.connect(path)
-    try:
+def prepare(address: str | Path, create: bool = True) -> None:
+    """Create (a SQLite file), migrate and seed the database (blocking; run in a thread).
+
+    With create=False a database that does not exist yet is an error (FileNotFoundError), for tools that read the
+    bot's data, where a typo must not quietly start a new, empty one. Bot processes starting at once on one
+    PostgreSQL database take turns (an advisory lock), so each migration and the catalog import run once.
+    """
+    if not engine.is_postgresql(address):
+        address = Path(address)
+        if not create and not address.is_file():
+            raise FileNotFoundError(f"no database at {address}")
+        address.parent.mkdir(parents=True, exist_ok=True)
+    with engine.connect(address) as connection:
+        postgresql = connection.dialect is engine.POSTGRESQL
+        if postgresql:
+            connection.execute("SELECT pg_advisory_lock(?)", (engine.MIGRATION_KEY,))
+        if not create and schema.schema_version(connection) == 0:
+            raise FileNotFoundError(f"no MoodTunes database at {engine.describe(address)}")
         schema.migrate(connection)
         seed_bundled_catalog(connection)
-    finally:
-        connection.close()
+        if postgresql:
+            connection.execute("SELECT pg_advisory_unlock(?)", (engine.MIGRATION_KEY,))
 
 
 class Database:
-    """The bot's storage; open with `await Database.open(path)`, close with `await database.close()`."""
+    """The bot's storage; open with `await Database.open(address)` (a SQLite file's path, or a `postgresql://`
+    URL), close with `await database.close()`."""
 
-    def __init__(self, connection: aiosqlite.Connection, path: Path):
-        self.path = path
-        self._connection = connection
-        self._lock = asyncio.Lock()  # one statement or transaction at a time on the connection
+    def __init__(self, storage: engine.SqliteEngine | engine.PostgresEngine, address: str | Path):
+        self.address = address
+        self._engine = storage
         self._catalog: recommender.CatalogIndex | None = None
         self._catalog_version: str | None = None
         self._rng = np.random.default_rng()
 
     @classmethod
-    async def open(cls, path: str | Path, create: bool = True) -> "Database":
-        """Open (creating, migrating and seeding as needed) the file; with create=False a missing file is an error,
-        for tools that read the bot's database, where a typo must not quietly open a new, empty one."""
-        path = Path(path)
-        if not create and not path.is_file():
-            raise FileNotFoundError(f"no database at {path}")
-        await asyncio.to_thread(prepare_file, path)
-        connection = await aiosqlite.connect(path, isolation_level=None)
-        for pragma in schema.PRAGMAS:
-            await connection.execute(f"PRAGMA {pragma}")
-        return cls(connection, path)
+    async def open(cls, address: str | Path, create: bool = True) -> "Database":
+        """Open (creating, migrating and seeding as needed) the database; see `prepare` for create=False."""
+        await asyncio.to_thread(prepare, address, create)
+        return cls(await engine.open_engine(address), address)
 
     async def close(self) -> None:
-        async with self._lock:  # let a write in progress finish
-            await self._connection.close()
+        """Close once the writes in progress have finished."""
+        await self._engine.close()
 
     async def __aenter__(self) -> "Database":
         return self
@@ -152,7 +153,7 @@ class Database:
 
     async def set_consent(self, user_id: int, given: bool) -> User:
         """Give or withdraw consent; withdrawing also ends crop donation and deletes the donated crops."""
-        async with self._transaction() as db:
+        async with self._transaction(user_id) as db:
             await db.execute("INSERT INTO users (user_id, consent_given, consent_at, created_at) VALUES (?, ?, ?, ?) "
                              "ON CONFLICT (user_id) DO UPDATE SET consent_given = excluded.consent_given, "
                              "consent_at = excluded.consent_at", (user_id, int(given), _now(), _now()))
@@ -162,7 +163,7 @@ class Database:
 
     async def set_donation(self, user_id: int, donate: bool) -> User:
         """Switch face-crop donation on or off; off deletes the crops already donated, at once."""
-        async with self._transaction() as db:
+        async with self._transaction(user_id) as db:
             if donate:
                 await db.execute("UPDATE users SET donate_crops = 1 WHERE user_id = ? AND consent_given = 1",
                                  (user_id,))
@@ -173,13 +174,13 @@ class Database:
     async def set_mode(self, user_id: int, mode: str) -> User:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-        async with self._transaction() as db:
+        async with self._transaction(user_id) as db:
             await db.execute("UPDATE users SET mode = ? WHERE user_id = ?", (mode, user_id))
         return await self.get_user(user_id)
 
     async def set_language(self, user_id: int, language: str) -> User:
         """Store the language the user chose (with a row of its own: the choice can come before consent)."""
-        async with self._transaction() as db:
+        async with self._transaction(user_id) as db:
             await db.execute("INSERT INTO users (user_id, language, created_at) VALUES (?, ?, ?) "
                              "ON CONFLICT (user_id) DO UPDATE SET language = excluded.language",
                              (user_id, language, _now()))
@@ -188,10 +189,11 @@ class Database:
     async def forget_user(self, user_id: int) -> dict[str, int]:
         """Delete every row about the user (their ratings leave the song scores too); rows deleted per table.
 
-        When it returns, the user's bytes are gone from every file: deleted rows are overwritten (secure_delete)
-        and the write-ahead log, which still holds the pages as they were, is checkpointed and truncated.
+        On SQLite, when it returns, the user's bytes are gone from every file: deleted rows are overwritten
+        (secure_delete) and the write-ahead log, which still holds the pages as they were, is checkpointed and
+        truncated. PostgreSQL's autovacuum reclaims the deleted rows' space later.
         """
-        async with self._transaction() as db:
+        async with self._transaction(user_id) as db:
             cursor = await db.execute(
                 "SELECT s.song_id, s.emotion, r.thumbs_up FROM ratings r JOIN suggestions s USING (suggestion_id) "
                 "WHERE r.user_id = ?", (user_id,))
@@ -201,7 +203,7 @@ class Database:
             for table in ("ratings", "emotion_feedback", "readings", "suggestions", "users"):
                 cursor = await db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
                 deleted[table] = cursor.rowcount
-        await self._empty_write_ahead_log()
+        await self._engine.scrub()
         return deleted
 
     # ----- photos, songs and ratings -----
@@ -210,11 +212,11 @@ class Database:
         """Note that a photo of the user was read (its top emotion, confidence and time only): the production
         statistics and the user's /moods journal."""
         emotion = max(probabilities, key=probabilities.get)
-        async with self._transaction() as db:
+        async with self._transaction(user_id) as db:
             cursor = await db.execute(
-                "INSERT INTO readings (user_id, emotion, confidence, model_version, created_at) VALUES (?, ?, ?, ?, ?)",
-                (user_id, emotion, float(probabilities[emotion]), model_version, _now()))
-            return cursor.lastrowid
+                "INSERT INTO readings (user_id, emotion, confidence, model_version, created_at) VALUES (?, ?, ?, ?, ?) "
+                "RETURNING reading_id", (user_id, emotion, float(probabilities[emotion]), model_version, _now()))
+            return (await cursor.fetchone())[0]
 
     async def recommend(self, user_id: int, probabilities: Mapping[str, float], mode: str,
                         n: int = recommender.ANSWER_SIZE,
@@ -234,9 +236,10 @@ class Database:
                                 "ORDER BY (ups + 1.0) / (ups + downs + 2.0) DESC LIMIT ?", emotion, LIKED_IN_POOL,
                                 map_row=lambda r: r[0])
         pool = recommender.candidate_pool(index, slot_targets, index.rows_of(liked))
-        pool_ids = json.dumps(index.song_ids[pool].tolist())
-        scores = dict(await self._all("SELECT song_id, ups, downs FROM song_scores WHERE emotion = ? AND song_id IN "
-                                      "(SELECT value FROM json_each(?))", emotion, pool_ids, map_row=lambda r: (r[0], r[1:])))
+        pool_ids = index.song_ids[pool].tolist()
+        scores = dict(await self._all(f"SELECT song_id, ups, downs FROM song_scores WHERE emotion = ? AND song_id IN "
+                                      f"({_placeholders(pool_ids)})", emotion, *pool_ids,
+                                      map_row=lambda r: (r[0], r[1:])))
         ratings = np.array([scores.get(int(song_id), (0, 0)) for song_id in index.song_ids[pool]],
                            dtype=np.float64).reshape(-1, 2)
         excluded = set(await self._all(
@@ -247,25 +250,28 @@ class Database:
         taste = dict(await self._all(
             "SELECT so.artist_key, (2.0 * SUM(r.thumbs_up) - COUNT(*)) / (COUNT(*) + 1) FROM ratings r "
             "JOIN suggestions s USING (suggestion_id) JOIN songs so USING (song_id) WHERE r.user_id = ? "
-            "GROUP BY so.artist_key", user_id, map_row=tuple))
+            "GROUP BY so.artist_key", user_id, map_row=lambda r: (r[0], float(r[1]))))
         song_ids = recommender.choose(index, pool, slot_targets, ratings, taste, excluded, recent, self._rng)
 
-        async with self._transaction(commit=keep) as db:
+        async with self._transaction(user_id, commit=keep) as db:
             await db.execute("INSERT INTO users (user_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
                              (user_id, _now()))
             suggestion_ids = []
             for song_id in song_ids:
                 cursor = await db.execute(
                     "INSERT INTO suggestions (user_id, song_id, emotion, mode, model_version, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)", (user_id, song_id, emotion, mode, model_version, _now()))
-                suggestion_ids.append(cursor.lastrowid)
+                    "VALUES (?, ?, ?, ?, ?, ?) RETURNING suggestion_id",
+                    (user_id, song_id, emotion, mode, model_version, _now()))
+                suggestion_ids.append((await cursor.fetchone())[0])
         songs = await self.songs(song_ids)
         return [Suggestion(suggestion_id, songs[song_id], emotion, mode)
                 for suggestion_id, song_id in zip(suggestion_ids, song_ids)]
 
     async def songs(self, song_ids: list[int]) -> dict[int, Song]:
-        rows = await self._all("SELECT song_id, title, artist, year, links, moods, valence, energy, source, genre "
-                               "FROM songs WHERE song_id IN (SELECT value FROM json_each(?))", json.dumps(song_ids))
+        if not song_ids:
+            return {}
+        rows = await self._all(f"SELECT song_id, title, artist, year, links, moods, valence, energy, source, genre "
+                               f"FROM songs WHERE song_id IN ({_placeholders(song_ids)})", *song_ids)
         return {row[0]: Song(row[0], row[1], row[2], row[3], json.loads(row[4]), tuple(row[5].split()), row[6],
                              row[7], row[8], row[9]) for row in rows}
 
@@ -274,7 +280,7 @@ class Database:
 
         Raises LookupError if there is no such suggestion for this user (deleted, or someone else's).
         """
-        async with self._transaction() as db:
+        async with self._transaction(user_id) as db:
             cursor = await db.execute("SELECT song_id, emotion FROM suggestions WHERE suggestion_id = ? AND user_id = ?",
                                       (suggestion_id, user_id))
             suggestion = await cursor.fetchone()
@@ -300,14 +306,17 @@ class Database:
             raise ValueError(f"unknown emotion in {predicted!r} -> {corrected!r}")
         if face48 is not None and len(face48) != FACE48_BYTES:
             raise ValueError(f"a face crop is {FACE48_BYTES} bytes (48x48 grayscale), not {len(face48)}")
-        async with self._transaction() as db:
+        async with self._transaction(user_id) as db:
+            if face48 is not None:
+                cursor = await db.execute("SELECT 1 FROM users WHERE user_id = ? AND donate_crops = 1 "
+                                          "AND consent_given = 1", (user_id,))
+                face48 = face48 if await cursor.fetchone() else None
             cursor = await db.execute(
                 "INSERT INTO emotion_feedback (user_id, predicted, corrected, probabilities, model_version, face48, "
-                "created_at) VALUES (?, ?, ?, ?, ?, (SELECT ? FROM users WHERE user_id = ? AND donate_crops = 1 "
-                "AND consent_given = 1), ?)",
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING feedback_id",
                 (user_id, predicted, corrected, json.dumps({k: round(float(v), 4) for k, v in probabilities.items()}),
-                 model_version, face48, user_id, _now()))
-            return cursor.lastrowid
+                 model_version, face48, _now()))
+            return (await cursor.fetchone())[0]
 
     async def donated_crops(self) -> list[DonatedCrop]:
         """Every crop donated by users who still consent and donate: what a retrain may use."""
@@ -401,63 +410,35 @@ class Database:
         return self._catalog
 
     @asynccontextmanager
-    async def _transaction(self, commit: bool = True) -> AsyncIterator[aiosqlite.Connection]:
-        """A write transaction (rolled back at the end if not `commit`); while another process writes, wait and
-        retry (the lock is let go meanwhile)."""
-        delays = schema.retry_delays()
-        while True:
-            async with self._lock:
-                try:
-                    await self._connection.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError as error:
-                    delay = next(delays, None)
-                    if not schema.is_busy(error) or delay is None:
-                        raise
-                else:
-                    try:
-                        yield self._connection
-                    except BaseException:
-                        await self._connection.execute("ROLLBACK")
-                        raise
-                    await self._connection.execute("COMMIT" if commit else "ROLLBACK")
-                    return
-            await asyncio.sleep(delay)
+    async def _transaction(self, user_id: int | None = None, commit: bool = True) -> AsyncIterator[
+            engine.AsyncConnection]:
+        """A write transaction about `user_id` (rolled back at the end if not `commit`): see `db.engine`."""
+        async with self._engine.transaction(user_id, commit) as db:
+            yield db
 
-    async def _empty_write_ahead_log(self) -> None:
-        """Copy the write-ahead log into the file and truncate it, waiting for readers of old pages to finish."""
-        delays = schema.retry_delays()
-        while True:
-            async with self._lock:
-                busy, _, _ = await self._one_unlocked("PRAGMA wal_checkpoint(TRUNCATE)")
-            delay = next(delays, None)
-            if not busy or delay is None:
-                return
-            await asyncio.sleep(delay)
-
-    async def _stop_donating(self, db: aiosqlite.Connection, user_id: int) -> None:
+    async def _stop_donating(self, db: engine.AsyncConnection, user_id: int) -> None:
         await db.execute("UPDATE users SET donate_crops = 0 WHERE user_id = ?", (user_id,))
         await db.execute("UPDATE emotion_feedback SET face48 = NULL WHERE user_id = ?", (user_id,))
 
     async def _one(self, sql: str, *params) -> tuple | None:
-        async with self._lock:
-            return await self._one_unlocked(sql, *params)
-
-    async def _one_unlocked(self, sql: str, *params) -> tuple | None:
-        async with self._connection.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        return await self._engine.fetch(sql, params, one=True)
 
     async def _all(self, sql: str, *params, map_row=None) -> list:
-        async with self._lock, self._connection.execute(sql, params) as cursor:
-            rows = await cursor.fetchall()
+        rows = await self._engine.fetch(sql, params)
         return [map_row(row) for row in rows] if map_row else rows
 
 
-async def _count_rating(db: aiosqlite.Connection, song_id: int, emotion: str, thumbs_up: int, delta: int) -> None:
-    """Add (or take back) one thumbs up or down to the song's score for the emotion."""
+async def _count_rating(db: engine.AsyncConnection, song_id: int, emotion: str, thumbs_up: int, delta: int) -> None:
+    """Add (or take back) one thumbs up or down to the song's score for the emotion (never below zero)."""
     column = "ups" if thumbs_up else "downs"
-    await db.execute(f"INSERT INTO song_scores (song_id, emotion, {column}) VALUES (?, ?, max(?, 0)) "
-                     f"ON CONFLICT (song_id, emotion) DO UPDATE SET {column} = max({column} + ?, 0)",
-                     (song_id, emotion, delta, delta))
+    await db.execute(f"INSERT INTO song_scores (song_id, emotion, {column}) VALUES (?, ?, ?) "
+                     f"ON CONFLICT (song_id, emotion) DO UPDATE SET "
+                     f"{column} = CASE WHEN song_scores.{column} + ? < 0 THEN 0 ELSE song_scores.{column} + ? END",
+                     (song_id, emotion, max(delta, 0), delta, delta))
+
+
+def _placeholders(values: list) -> str:
+    return ", ".join("?" * len(values))
 
 
 def _user(row: tuple) -> User:

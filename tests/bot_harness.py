@@ -1,5 +1,5 @@
 """What the bot's end-to-end tests share: the real `python -m bot` process run against the local Bot API server,
-selfies made from FER2013 faces, and a look straight into the bot's SQLite file.
+selfies made from FER2013 faces, and a look straight into the bot's database (SQLite or PostgreSQL).
 
 Its fixtures (`telegram`, `running_bot`) reach every test module through conftest.py.
 """
@@ -8,7 +8,6 @@ import io
 import itertools
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ import pytest
 from PIL import Image
 
 from bot_api_server import BotApiServer, TelegramUser
+from databases import query, tables
+from db.engine import is_postgresql
 from model.preprocess import LABELS
 from tools.fer_photos import PlacedFace, compose_photo, encode, read_fer_faces
 
@@ -35,7 +36,7 @@ class RunningBot:
     """A `python -m bot` process, the database file it writes and the log it prints."""
 
     process: subprocess.Popen
-    database: Path
+    database: str | Path  # the SQLite file, or the PostgreSQL database's URL
     log: Path
 
     def stop(self) -> int:
@@ -48,19 +49,21 @@ class RunningBot:
         return self.log.read_text(errors="replace")
 
 
-def bot_environment(telegram: BotApiServer, database: Path, **settings: str) -> dict[str, str]:
+def bot_environment(telegram: BotApiServer, database: str | Path, **settings: str) -> dict[str, str]:
     """The environment the bot under test runs with: this server, this database, DEBUG logs, 3 photos a minute."""
     environment = {name: value for name, value in os.environ.items()
-                   if not name.startswith(("TELEGRAM_", "WEBHOOK_", "ADMIN_", "RATE_LIMIT_", "MODEL_"))}
-    environment.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=telegram.base_url, DATABASE_PATH=str(database),
-                       LOG_LEVEL="DEBUG", ADMIN_USER_IDS=str(ADMIN_ID), RATE_LIMIT_PHOTOS_PER_MINUTE="3")
+                   if not name.startswith(("TELEGRAM_", "WEBHOOK_", "ADMIN_", "RATE_LIMIT_", "MODEL_", "DATABASE_"))}
+    environment.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=telegram.base_url,
+                       LOG_LEVEL="DEBUG", ADMIN_USER_IDS=str(ADMIN_ID), RATE_LIMIT_PHOTOS_PER_MINUTE="3",
+                       **{"DATABASE_URL" if is_postgresql(database) else "DATABASE_PATH": str(database)})
     environment.update(settings)
     return environment
 
 
-def start_bot(telegram: BotApiServer, folder: Path, **settings: str) -> RunningBot:
-    """Run the bot against `telegram` with a fresh database in `folder`; returns once it is taking updates."""
-    database, log = folder / "moodtunes.sqlite3", folder / "bot.log"
+def start_bot(telegram: BotApiServer, folder: Path, database: str | Path | None = None, **settings: str) -> RunningBot:
+    """Run the bot against `telegram` with `database` (default: a new SQLite file in `folder`), logging into `folder`;
+    returns once it is taking updates."""
+    database, log = database or folder / "moodtunes.sqlite3", folder / "bot.log"
     environment = bot_environment(telegram, database, **settings)
     polls_before, webhooks_before = telegram.polls, len(telegram.calls_to("setWebhook"))
     with log.open("wb") as log_file:
@@ -92,9 +95,12 @@ def telegram():
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def running_bot(telegram, tmp_path_factory):
-    bot = start_bot(telegram, tmp_path_factory.mktemp("bot"))
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def running_bot(request, telegram, tmp_path_factory):
+    """The bot, once on a SQLite file and once on a PostgreSQL database: every test of a module runs on both."""
+    folder = tmp_path_factory.mktemp("bot")
+    database = request.getfixturevalue("new_postgresql_database")() if request.param == "postgresql" else None
+    bot = start_bot(telegram, folder, database)
     yield bot
     assert bot.stop() == 0, bot.log_text()
     assert_clean_log(bot)
@@ -174,25 +180,15 @@ def png(width: int, height: int) -> bytes:
 
 # ----- the database, read directly -----
 
-def rows(database: Path, sql: str, *params) -> list[tuple]:
-    with sqlite3.connect(database) as connection:
-        return connection.execute(sql, params).fetchall()
+rows = query  # rows(database, sql, *params), `?` placeholders, on either engine
 
 
-def snapshot(database: Path) -> dict[str, list[tuple]]:
+def snapshot(database: str | Path) -> dict[str, list[tuple]]:
     """Every row of every table, to show that something changed nothing."""
-    with sqlite3.connect(database) as connection:
-        tables = [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {table: sorted(connection.execute(f'SELECT * FROM "{table}"').fetchall(), key=repr) for table in tables}
+    return {table: sorted(query(database, f"SELECT * FROM {table}"), key=repr) for table in tables(database)}
 
 
-def rows_about(database: Path, user_id: int) -> dict[str, int]:
+def rows_about(database: str | Path, user_id: int) -> dict[str, int]:
     """How many rows of each table carry the user's id."""
-    counts = {}
-    with sqlite3.connect(database) as connection:
-        for (table,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
-            columns = [column[1] for column in connection.execute(f'PRAGMA table_info("{table}")')]
-            if "user_id" in columns:
-                (count,), = connection.execute(f'SELECT COUNT(*) FROM "{table}" WHERE user_id = ?', (user_id,))
-                counts[table] = count
-    return counts
+    return {table: query(database, f"SELECT COUNT(*) FROM {table} WHERE user_id = ?", user_id)[0][0]
+            for table in tables(database, having_column="user_id")}

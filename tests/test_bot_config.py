@@ -22,7 +22,13 @@ def test_defaults_talk_to_the_official_bot_api():
     assert settings.bot_api_url == f"{OFFICIAL_API_BASE_URL}/bot"
     assert settings.file_api_url == f"{OFFICIAL_API_BASE_URL}/file/bot"
     assert settings.webhook_url is None and settings.admin_user_ids == frozenset()
-    assert settings.database_path.name.endswith(".sqlite3") and settings.model_path.name == "emotion.tflite"
+    assert settings.database.name.endswith(".sqlite3") and settings.model_path.name == "emotion.tflite"
+
+
+def test_a_postgresql_url_is_used_instead_of_the_sqlite_file_and_never_shown_with_its_password():
+    url = "postgresql://moodtunes:hush@db:5432/moodtunes"
+    settings = Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "DATABASE_URL": url, "DATABASE_PATH": "x.sqlite3"})
+    assert settings.database == url and "hush" not in repr(settings)
 
 
 def test_file_downloads_follow_a_self_hosted_api_server():

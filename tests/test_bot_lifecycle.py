@@ -16,7 +16,7 @@ import pytest
 
 from bot_harness import (REPO, agree, assert_clean_log, bot_environment, empty_room, new_user, rows, selfie, snapshot,
                          start_bot)
-from db.database import prepare_file
+from db.database import prepare
 from model import EmotionModel
 from model.__main__ import read_image
 
@@ -106,7 +106,7 @@ def test_suggest_runs_the_pipeline_on_an_image_without_telegram(tmp_path):
 def test_trying_suggest_leaves_the_bot_s_database_as_it_was(tmp_path):
     image, database = tmp_path / "selfie.jpg", tmp_path / "moodtunes.sqlite3"
     image.write_bytes(selfie().jpeg)
-    prepare_file(database)  # as the bot does on its first start
+    prepare(database)  # as the bot does on its first start
     before = snapshot(database)
     for _ in range(3):
         result = run_cli("suggest", str(image), "--json", DATABASE_PATH=str(database))
@@ -177,8 +177,12 @@ def corrupt_metadata(folder: Path) -> Path:
     ("DATABASE_PATH", not_a_database, "Cannot use the database"),
     ("DATABASE_PATH", from_the_future, "newer than this code"),
     ("DATABASE_PATH", under_a_file, "Cannot use the database"),
+    ("DATABASE_URL", "mysql://moodtunes@db/moodtunes", "DATABASE_URL must be a PostgreSQL address"),
+    ("DATABASE_URL", "postgresql://moodtunes:pass-word-9@127.0.0.1:9/moodtunes",
+     "Cannot use the database postgresql://moodtunes@127.0.0.1:9/moodtunes (DATABASE_URL or DATABASE_PATH): "),
 ], ids=["refused_token", "unreachable_server", "url_without_scheme", "bad_webhook_secret", "missing_model",
-        "corrupt_model", "corrupt_metadata", "not_sqlite", "newer_schema", "unwritable_folder"])
+        "corrupt_model", "corrupt_metadata", "not_sqlite", "newer_schema", "unwritable_folder", "not_postgresql",
+        "unreachable_postgresql"])
 def test_a_start_up_failure_is_one_line_saying_what_to_fix_without_the_token(telegram, tmp_path, setting, value,
                                                                              complaint):
     value = str(value(tmp_path)) if callable(value) else value
@@ -189,6 +193,7 @@ def test_a_start_up_failure_is_one_line_saying_what_to_fix_without_the_token(tel
     assert "Traceback" not in result.stderr and complaint in result.stderr, result.stderr
     assert environment["TELEGRAM_BOT_TOKEN"] not in result.stderr
     assert environment["TELEGRAM_BOT_TOKEN"].split(":")[1] not in result.stderr
+    assert "pass-word-9" not in result.stderr
     problems = [line for line in result.stderr.splitlines() if "ERROR" in line or "CRITICAL" in line]
     assert problems == [], result.stderr
 

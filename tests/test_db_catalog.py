@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from db import schema
+from db import engine, schema
 from db.catalog import BUNDLED_CATALOG, import_songs
-from db.database import prepare_file
+from db.database import prepare
 from db.recommender import CatalogIndex
 from db.song_csv import CatalogError, fold, read_song_csv
 from model.preprocess import LABELS
@@ -21,8 +21,8 @@ DATA_MOODS, SPOTIFY_SAMPLE = MUSIC / "data_moods.csv", MUSIC / "spotify_features
 
 
 @pytest.fixture
-def connection(tmp_path):
-    connection = schema.connect(tmp_path / "catalog.sqlite3")
+def connection(database_address):
+    connection = engine.connect(database_address)
     schema.migrate(connection)
     yield connection
     connection.close()
@@ -66,7 +66,7 @@ def test_importing_data_moods_adds_every_song_with_spotify_links_and_moods(conne
     assert (artist, year, moods) == ("Prince", 1982, "happy")
     assert links["Spotify"] == "https://open.spotify.com/track/2H7PHVdQ3mXqEHXcvclTB0"
     assert {"Atlavík", "Bortom Träden"} <= set(by_title), "non-ASCII titles survive"
-    assert connection.execute("SELECT COUNT(*) FROM songs WHERE year < 1920").fetchone() == (0,), \
+    assert connection.execute("SELECT COUNT(*) FROM songs WHERE year < 1920").fetchone()[0] == 0, \
         "placeholder years (1905) are not stored as release years"
 
 
@@ -84,7 +84,7 @@ def test_a_song_listed_under_several_genres_or_track_ids_is_stored_once(connecti
     with SPOTIFY_SAMPLE.open(encoding="utf-8-sig", newline="") as file:
         keys = [(fold(row["track_name"]), fold(row["artist_name"])) for row in csv.DictReader(file)]
     report = import_songs(connection, SPOTIFY_SAMPLE)
-    assert connection.execute("SELECT COUNT(*) FROM songs").fetchone() == (len(set(keys)),)
+    assert connection.execute("SELECT COUNT(*) FROM songs").fetchone()[0] == len(set(keys))
     assert report.added == len(set(keys)) and sum(report.skipped.values()) + report.updated == len(keys) - len(set(keys))
 
 
@@ -132,8 +132,8 @@ def test_a_binary_file_is_refused(connection, tmp_path):
     assert songs(connection) == []
 
 
-def test_the_import_command_reports_what_it_did(tmp_path):
-    database = tmp_path / "cli.sqlite3"
+def test_the_import_command_reports_what_it_did(tmp_path, database_address):
+    database = database_address
     result = run_db("--db", str(database), "import-songs", str(DATA_MOODS))
     assert result.returncode == 0, result.stderr
     assert "data_moods.csv: added 6" in result.stdout
@@ -143,15 +143,15 @@ def test_the_import_command_reports_what_it_did(tmp_path):
     assert bad.returncode == 1 and "Nothing imported" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_the_stats_command_shows_the_catalog_per_emotion(tmp_path):
-    prepare_file(tmp_path / "cli.sqlite3")  # as the bot does on its first start
-    result = run_db("--db", str(tmp_path / "cli.sqlite3"), "stats", "--json")
+def test_the_stats_command_shows_the_catalog_per_emotion(database_address):
+    prepare(database_address)  # as the bot does on its first start
+    result = run_db("--db", str(database_address), "stats", "--json")
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     assert figures["catalog"]["songs"] >= 300
     assert all(figures["catalog"]["per_emotion"][emotion] >= 30 for emotion in LABELS)
     assert figures["thumbs_up_rate"] == {"match": None, "lift": None}
-    text = run_db("--db", str(tmp_path / "cli.sqlite3"), "stats", "--model-version", "1.0.0")
+    text = run_db("--db", str(database_address), "stats", "--model-version", "1.0.0")
     assert "Thumbs-up rate, match: no ratings yet" in text.stdout
     assert "Photos read per model version: none yet (read/fixed above: 1.0.0 only)" in text.stdout
 

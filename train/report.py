@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from db import Database
+from db.engine import parse_address
 from model import EmotionModel
 from model.preprocess import LABELS
 from train import evaluate, photo_eval
@@ -43,7 +44,8 @@ NO_PRODUCTION_DATA = "No production data yet: the bot has not read any photos wi
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m train.report", description=__doc__.splitlines()[0])
-    parser.add_argument("--db", required=True, type=Path, help="the bot's SQLite file")
+    parser.add_argument("--db", required=True, type=parse_address,
+                        help="the bot's database: its SQLite file, or a postgresql:// URL")
     parser.add_argument("--data", required=True, help="FER2013 CSV (plain or .gz) or folder with train/ and test/")
     parser.add_argument("--out", required=True, type=Path, help=f"folder for {REPORT_FILE}")
     parser.add_argument("--model", type=Path, default=evaluate.DEFAULT_MODEL)
@@ -125,7 +127,7 @@ def baselines(by_source: dict[str, np.ndarray], votes: np.ndarray | None, labels
     return figures
 
 
-async def production_stats(db_path: Path, model_version: str) -> dict:
+async def production_stats(db_path: str | Path, model_version: str) -> dict:
     """Ratings of every version; photos read and corrections of this model's version only."""
     async with await Database.open(db_path, create=False) as database:
         return await database.stats(model_version=model_version)

@@ -41,6 +41,7 @@ import keras
 import numpy as np
 
 from db import Database, DonatedCrop
+from db.engine import parse_address
 from model.preprocess import INPUT_SIZE, LABELS
 from train import evaluate
 from train.steps import (augmented_batches, compile_for_training, evaluate_exports, label_smoothing_for, to_inputs,
@@ -57,7 +58,8 @@ DONATED, DONATED_HELD_OUT = "Donated", "DonatedHeldOut"
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m train.retrain", description=__doc__.splitlines()[0])
-    parser.add_argument("--db", type=Path, help="the bot's SQLite file (read only for the donated crops)")
+    parser.add_argument("--db", type=parse_address,
+                        help="the bot's database, a SQLite file or a postgresql:// URL (read only for the donated crops)")
     parser.add_argument("--data", help="FER2013 CSV (plain or .gz) or folder with train/ and test/")
     parser.add_argument("--labels", choices=LABEL_SOURCES, default="ferplus",
                         help="FER2013 faces with FER+ crowd labels (default) or FER2013's own labels")
@@ -179,7 +181,7 @@ def starting_checkpoint(args, current: dict) -> Path:
     return checkpoint
 
 
-async def load_donated_crops(db_path: Path) -> list[DonatedCrop]:
+async def load_donated_crops(db_path: str | Path) -> list[DonatedCrop]:
     """The crops a retrain may use: those of users who consent and donate at this moment."""
     async with await Database.open(db_path, create=False) as database:
         return await database.donated_crops()

@@ -62,6 +62,11 @@ def test_procfile_runs_the_readme_command_as_web_and_worker():
     assert settings.port == 5123, "a web process listens where the platform says"
 
 
+def test_ci_runs_the_readme_test_command_verbatim():
+    ci_script = (REPO / ".ci" / "run").read_text()
+    assert readme_commands("Run the linter and all tests").strip() in ci_script.splitlines()
+
+
 def test_the_default_database_is_in_the_working_directory_not_in_the_package():
     assert Settings.from_env({"TELEGRAM_BOT_TOKEN": "1:x"}).database == Path("data/moodtunes.sqlite3")
 

@@ -91,7 +91,8 @@ def test_a_photo_without_a_face_is_read_with_an_empty_list_and_exit_0(images, ca
 
 
 @pytest.mark.parametrize("name, says", [
-    ("notes.txt", "HEIC, AVIF, GIF, BMP and TIFF"), ("report.pdf", "HEIC, AVIF, GIF, BMP and TIFF"), ("cut.jpg", "cut short"),
+    ("notes.txt", "HEIC, AVIF, GIF, BMP and TIFF"), ("report.pdf", "HEIC, AVIF, GIF, BMP and TIFF"),
+    ("cut.jpg", "cut short"),
     ("empty.png", "empty"), ("bomb.png", "7000x7000"), ("huge.jpg", f"{MAX_BYTES // 2**20} MB"),
     ("missing.jpg", "No such file"),
 ])

@@ -237,7 +237,8 @@ def test_a_face_in_dim_or_bright_light_reaches_the_model_as_in_normal_light(mode
     assert len(normal) == len(changed) == 1
     for face in (normal[0].face48, changed[0].face48):
         assert face.mean() == pytest.approx(FER_MEAN, abs=4) and face.std() == pytest.approx(FER_STD, abs=6)
-    assert correlation(normal[0].face48[INNER], changed[0].face48[INNER]) > 0.6, "the same face (other faces: under 0.2)"
+    assert correlation(normal[0].face48[INNER], changed[0].face48[INNER]) > 0.6, \
+        "the same face (other faces: under 0.2)"
 
 
 @pytest.mark.parametrize("roll", [-20.0, 20.0])

@@ -1,7 +1,8 @@
 """How the real bot holds up under concurrent writers and a webhook flood: `python -m bot` against the local Bot API
 server the tests use (tests/bot_api_server.py), nothing mocked.
 
-    python -m tools.bot_bench [--users 50] [--photos 10] [--imports 8] [--songs 20000] [--posts 20] [--post-mb 10] [--json]
+    python -m tools.bot_bench [--users 50] [--photos 10] [--imports 8] [--songs 20000] [--posts 20] [--post-mb 10]
+                              [--json]
 
 1. Concurrent writers: `users` users each send `photos` selfies (one after the other, all users at once) while
    `imports` `python -m db import-songs` processes keep importing into the same database file, one after another.
@@ -162,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"concurrent_writers": writers, "webhook": webhook}, indent=2))
         return 0
     print(f"Concurrent writers: {writers['failed'] + writers['unanswered']} of {writers['photos']} photos failed "
-          f"(target 0; {writers['failed']} 'Sorry', {writers['unanswered']} never answered) with {args.imports} imports "
+          f"(target 0; {writers['failed']} 'Sorry', {writers['unanswered']} never answered) "
+          f"with {args.imports} imports "
           f"of {args.songs:,} songs running ({writers['imports_done']} done, {writers['imports_failed']} failed), "
           f"{args.users} users x {args.photos} photos sent in "
           f"{writers['seconds']} s; 'database is locked' in the log: {writers['database_locked_in_log']}")

@@ -72,7 +72,8 @@ def add_ratings(database: Path, ratings: int, seed: int = 2) -> None:
     connection.executemany("INSERT OR IGNORE INTO users (user_id, consent_given, created_at) VALUES (?, 1, ?)",
                            ((user_id, now) for user_id in range(1, users + 1)))
     connection.executemany(
-        "INSERT INTO suggestions (suggestion_id, user_id, song_id, emotion, mode, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO suggestions (suggestion_id, user_id, song_id, emotion, mode, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
         ((n, rng.randrange(1, users + 1), rng.randrange(1, song_count + 1), rng.choice(LABELS),
           rng.choice(("match", "lift")), now) for n in range(1, ratings + 1)))
     connection.executemany("INSERT INTO ratings (suggestion_id, user_id, thumbs_up, rated_at) "
@@ -124,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
-    print(f"Import {full['rows']:,} rows: {full['seconds']:.1f} s (target <= 30 s), peak RSS {full['peak_rss_mb']:.0f} MB;"
+    print(f"Import {full['rows']:,} rows: {full['seconds']:.1f} s (target <= 30 s), "
+          f"peak RSS {full['peak_rss_mb']:.0f} MB;"
           f" {small['rows']:,} rows: peak RSS {small['peak_rss_mb']:.0f} MB (memory flat: the file is streamed)")
     for mode, timing in recommend.items():
         print(f"Recommend 5 songs ({mode}) from {args.songs:,} songs with {args.ratings:,} ratings: "

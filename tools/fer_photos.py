@@ -57,7 +57,8 @@ def background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     for _ in range(rng.integers(3, 9)):
         colour = (rng.uniform(20, 235) + rng.normal(0, 30, size=3)).tolist()
         x0, y0 = int(rng.integers(0, small_w)), int(rng.integers(0, small_h))
-        x1, y1 = x0 + int(rng.integers(small_w // 10, small_w // 2)), y0 + int(rng.integers(small_h // 10, small_h // 2))
+        x1 = x0 + int(rng.integers(small_w // 10, small_w // 2))
+        y1 = y0 + int(rng.integers(small_h // 10, small_h // 2))
         if rng.random() < 0.5:
             cv2.rectangle(scene, (x0, y0), (x1, y1), colour, thickness=-1)
         else:
@@ -77,7 +78,8 @@ def compose_photo(width: int, height: int, faces: list[PlacedFace], rng: np.rand
     return photo
 
 
-def random_boxes(width: int, height: int, sizes: list[int], rng: np.random.Generator) -> list[tuple[int, int, int, int]]:
+def random_boxes(width: int, height: int, sizes: list[int],
+                 rng: np.random.Generator) -> list[tuple[int, int, int, int]]:
     """Non-overlapping square boxes of the given sizes, anywhere inside the photo."""
     boxes: list[tuple[int, int, int, int]] = []
     for size in sizes:

@@ -17,7 +17,7 @@ from pathlib import Path
 from db.database import (ANSWERS_KEPT, MAX_RETENTION_DAYS, RATE_LIMIT_KEPT, RETENTION_DAYS, Database, DonatedCrop,
                          MoodEntry, MoodJournal, Song, Suggestion, User)
 
-DEFAULT_PATH = Path(__file__).resolve().parents[1] / "data" / "moodtunes.sqlite3"
+DEFAULT_PATH = Path("data") / "moodtunes.sqlite3"  # in the working directory, never inside the installed package
 
 __all__ = ["ANSWERS_KEPT", "DEFAULT_PATH", "MAX_RETENTION_DAYS", "RATE_LIMIT_KEPT", "RETENTION_DAYS", "Database",
            "DonatedCrop", "MoodEntry", "MoodJournal", "Song", "Suggestion", "User"]

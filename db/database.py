@@ -285,8 +285,9 @@ class Database:
         Raises LookupError if there is no such suggestion for this user (deleted, or someone else's).
         """
         async with self._transaction(user_id) as db:
-            cursor = await db.execute("SELECT song_id, emotion FROM suggestions WHERE suggestion_id = ? AND user_id = ?",
-                                      (suggestion_id, user_id))
+            cursor = await db.execute(
+                "SELECT song_id, emotion FROM suggestions WHERE suggestion_id = ? AND user_id = ?",
+                (suggestion_id, user_id))
             suggestion = await cursor.fetchone()
             if suggestion is None:
                 raise LookupError(f"no suggestion {suggestion_id} for user {user_id}")

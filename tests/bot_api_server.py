@@ -169,7 +169,7 @@ class BotApiServer:
             self._webhook_route, data=json.dumps(update).encode(), method="POST",
             headers={"Content-Type": "application/json",
                      "X-Telegram-Bot-Api-Secret-Token": self.webhook.get("secret_token", "")})
-        for attempt in range(50):  # the bot registers its webhook just before it starts listening
+        for _ in range(50):  # the bot registers its webhook just before it starts listening
             try:
                 with urllib.request.urlopen(request, timeout=30) as response:
                     status = response.status

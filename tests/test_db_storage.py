@@ -2,7 +2,6 @@
 PostgreSQL server (most tests run on both)."""
 
 import asyncio
-import sqlite3
 import threading
 import time
 from datetime import datetime, timedelta, timezone

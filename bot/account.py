@@ -32,7 +32,9 @@ async def help_command(update: Update, context: BotContext) -> None:
 
 async def privacy(update: Update, context: BotContext) -> None:
     """Explain what is stored, for how long, and how to erase it."""
-    await update.effective_message.reply_text(context.tr(texts.PRIVACY))
+    settings = context.settings
+    await update.effective_message.reply_text(texts.privacy_text(context.tr, settings.retention_days,
+                                                                 settings.consent_min_age))
 
 
 async def answer_consent(update: Update, context: BotContext) -> None:

@@ -10,6 +10,7 @@ file it cannot use) is raised as a ConfigError: one line saying what to fix, nev
 """
 
 import asyncio
+import contextlib
 import logging
 import signal
 
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 MAX_BUTTON_DATA = 64  # Telegram's own limit on a button's callback data
 SEND_RETRIES = 3  # a send Telegram answers with 429 "retry after" is retried this often, after the wait it asks
+PURGE_EVERY_SECONDS = 24 * 60 * 60  # data past its keeping time is deleted at start, then about once a day
 
 
 def build_application(settings: Settings, model: LiveModel) -> Application:
@@ -129,8 +131,8 @@ async def serve(application: Application, settings: Settings) -> None:
 
 
 async def open_services(application: Application) -> None:
-    """Open (and migrate) the database and the rate limit kept in it, publish the command menu, and reload the
-    model on SIGHUP."""
+    """Open (and migrate) the database and the rate limit kept in it, publish the command menu, reload the model on
+    SIGHUP, and start deleting data past its keeping time."""
     settings: Settings = application.bot_data["settings"]
     try:
         application.bot_data["db"] = database = await Database.open(settings.database)
@@ -144,6 +146,24 @@ async def open_services(application: Application) -> None:
     loop = asyncio.get_running_loop()
     if hasattr(signal, "SIGHUP"):
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, model.reload_if_changed, True))
+    application.bot_data["purge"] = asyncio.create_task(
+        purge_expired_data(application.bot_data["db"], settings.retention_days), name="purge_expired_data")
+
+
+async def purge_expired_data(database: Database, retention_days: int) -> None:
+    """Delete the data past its keeping time now, then about once a day, until cancelled at shutdown.
+
+    Other bot processes may be doing the same: the deletes are idempotent, so that is harmless.
+    """
+    while True:
+        try:
+            deleted = await database.delete_expired(retention_days)
+        except Exception:  # a database error, logged; the bot keeps answering and the next purge tries again
+            log.exception("Could not delete the data past its keeping time; trying again in a day")
+        else:
+            log.info("Deleted past their keeping time (readings and suggestions: %d days): %s", retention_days,
+                     ", ".join(f"{table} {count}" for table, count in deleted.items()))
+        await asyncio.sleep(PURGE_EVERY_SECONDS)
 
 
 async def publish_command_menus(bot, admin_user_ids: frozenset[int]) -> None:
@@ -163,7 +183,12 @@ async def publish_command_menus(bot, admin_user_ids: frozenset[int]) -> None:
 
 
 async def close_services(application: Application) -> None:
-    """Close the database once every running handler has finished."""
+    """Stop the purge, and close the database once every running handler has finished."""
+    purge = application.bot_data.pop("purge", None)
+    if purge is not None:
+        purge.cancel()  # a purge half way rolls back its batch; what it deleted before stays deleted
+        with contextlib.suppress(asyncio.CancelledError):
+            await purge
     database = application.bot_data.get("db")
     if database is not None:
         await database.close()

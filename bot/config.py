@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from db import DEFAULT_PATH as DEFAULT_DATABASE_PATH
+from db import MAX_RETENTION_DAYS, RETENTION_DAYS
 from db.engine import POSTGRESQL_SCHEMES, is_postgresql
 from model.classifier import DEFAULT_MODEL as DEFAULT_MODEL_PATH
 
@@ -35,6 +36,7 @@ class Settings:
     photos_per_minute: int = 6
     model_check_seconds: float = 30.0
     consent_min_age: int = 16  # the age of digital consent users confirm (GDPR's default; 13-16 by country)
+    retention_days: int = RETENTION_DAYS  # readings and suggestions are deleted when this many days old
 
     @property
     def bot_api_url(self) -> str:
@@ -85,6 +87,7 @@ class Settings:
             photos_per_minute=_number(environ, "RATE_LIMIT_PHOTOS_PER_MINUTE", 6, int),
             model_check_seconds=_number(environ, "MODEL_CHECK_SECONDS", 30.0, float),
             consent_min_age=_number(environ, "CONSENT_MIN_AGE", cls.consent_min_age, int),
+            retention_days=_number(environ, "RETENTION_DAYS", cls.retention_days, int, at_most=MAX_RETENTION_DAYS),
         )
 
 
@@ -109,16 +112,18 @@ def _database(environ: Mapping[str, str]) -> str | Path:
     return url
 
 
-def _number(environ: Mapping[str, str], name: str, default, kind):
+def _number(environ: Mapping[str, str], name: str, default, kind, at_most=None):
     text = environ.get(name, "").strip()
     if not text:
         return default
     try:
         value = kind(text)
     except ValueError:
-        raise ConfigError(f"{name} must be a number, not {text!r}.") from None
+        raise ConfigError(f"{name} must be {'a whole number' if kind is int else 'a number'}, not {text!r}.") from None
     if value <= 0:
         raise ConfigError(f"{name} must be greater than zero, not {text!r}.")
+    if at_most is not None and value > at_most:
+        raise ConfigError(f"{name} must be at most {at_most}, not {text!r}.")
     return value
 
 

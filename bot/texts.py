@@ -5,7 +5,10 @@ in braces are filled in after translation, so a translation keeps every placehol
 Each bad-input answer is specific, so a user knows what to do differently.
 """
 
+from datetime import timedelta
+
 from bot.i18n import N_, Translator
+from db import ANSWERS_KEPT, RATE_LIMIT_KEPT
 
 COMMANDS = {
     "start": N_("Say hello and see what I do"),
@@ -40,7 +43,8 @@ CONSENT_GIVEN = N_("Thank you! 🤳 Send me a selfie (as a photo or an image fil
 CONSENT_DECLINED = N_("No problem: I won't look at any photos, and I've stored nothing about you. "
                       "Use /consent whenever you change your mind.")
 CONSENT_WITHDRAWN = N_("Done: consent withdrawn, and any face crops you donated are deleted. I won't look at your "
-                       "photos any more. Your mood log and ratings stay until you use /forget.")
+                       "photos any more. Your mood log and ratings stay for as long as /privacy says, unless you use "
+                       "/forget.")
 THANK_YOU = N_("Thank you!")
 OKAY = N_("Okay.")
 CONSENT_GIVEN_SHORT = N_("Consent given.")
@@ -62,22 +66,25 @@ HELP = N_(
 )
 PRIVACY = N_(
     "<b>Privacy</b>\n"
-    "• <b>Your photos</b> are analysed in memory and dropped straight away. They are never written to disk, "
-    "never logged, never shown to anyone.\n"
-    "• <b>What I store</b>, linked to your Telegram user id:\n"
-    "  – when you gave (or withdrew) consent, and your choice of song mode and language;\n"
-    "  – a <b>mood log</b>: for each photo, the mood I read, how sure I was, the model version and the time;\n"
-    "  – the songs I suggested, with the mood and mode they were for, and when;\n"
-    "  – your 👍/👎 ratings, and the moods you corrected or picked, with what the model had read.\n"
-    "• <b>Face crops</b>: only if you opt in under /consent, a tiny 48×48 grey crop of your face is kept when you "
-    "correct my guess, to retrain the model. Off by default; turning it off deletes them at once.\n"
-    "• <b>For a short while</b>: the moods I read in your last five answers (with the face crop, if you donate "
-    "crops), so you can still correct them, and the times of your photos in the last minute, to keep the pace "
-    "fair.\n"
-    "• <b>How long</b>: until you delete it. /forget erases every row about you, straight away; withdrawing "
-    "consent deletes your face crops at once.\n"
-    "• /moods draws your picture from this data each time; nothing else is kept for it.\n"
-    "• Nothing is sold or shared."
+    "• <b>Your photos</b> are read in memory and dropped at once: never written to disk, never logged, never shown "
+    "to anyone.\n"
+    "• <b>What I keep</b>, under your Telegram user id:\n"
+    "  – <b>your choices</b>: your consent (with your word that you are {age} or older) and when you gave or "
+    "withdrew it, whether you donate face crops, your song mode and language;\n"
+    "  – a <b>mood log</b>: for each photo, the mood I read, how sure I was, the model version and the time (not "
+    "the photo);\n"
+    "  – the <b>songs</b> I suggested, and your 👍/👎 ratings of them;\n"
+    "  – your <b>corrections</b>: the moods you corrected or picked, with what the model had read. Only if you opt "
+    "in under /consent (off by default), a tiny 48×48 grey crop of your face goes with them, to retrain the model; "
+    "turning it off deletes the crops at once;\n"
+    "  – what I read in your last few photos, so that you can still correct my guess: kept for {answers_period} "
+    "at most;\n"
+    "  – when you sent photos and when I last asked you to wait, for the limit on photos per minute: kept for "
+    "{events_period}.\n"
+    "• <b>How long</b>: the mood log, the songs and their ratings are deleted once they are {period} old. Your "
+    "choices and corrections stay until you delete them: /forget erases all of it at once.\n"
+    "• Each song's anonymous count of 👍/👎 stays: it says nothing about who rated.\n"
+    "• /moods draws your picture from this data each time. Nothing is sold or shared."
 )
 FORGET_QUESTION = N_("This deletes everything I store about you: consent, mode, language, mood log, suggestions, "
                      "ratings, mood corrections and donated face crops. It can't be undone. Go ahead?")
@@ -143,6 +150,16 @@ def consent_text(tr: Translator, user) -> str:
     if user is None or not user.consent_given:
         return tr(NOT_AGREED)
     return f"{tr(AGREED, day=tr.date(user.consent_at))}\n{tr(DONATING if user.donate_crops else NOT_DONATING)}"
+
+
+def privacy_text(tr: Translator, retention_days: int, min_age: int) -> str:
+    """What /privacy shows: every kind of data kept, and for how long."""
+    return tr(PRIVACY, age=min_age, period=_days(tr, retention_days), answers_period=_days(tr, ANSWERS_KEPT.days),
+              events_period=tr.ngettext("{count} hour", "{count} hours", RATE_LIMIT_KEPT // timedelta(hours=1)))
+
+
+def _days(tr: Translator, days: int) -> str:
+    return tr.ngettext("{count} day", "{count} days", days)
 
 
 def forget_done(tr: Translator, rows: int) -> str:

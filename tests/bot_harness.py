@@ -22,8 +22,8 @@ from PIL import Image
 from bot_api_server import BotApiServer, TelegramUser
 from databases import query, tables
 from db.engine import is_postgresql
-from model.fer_photos import PlacedFace, compose_photo, encode, read_fer_faces
 from model.preprocess import LABELS
+from tools.fer_photos import PlacedFace, compose_photo, encode, read_fer_faces
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "7000000001:AAHk-TEST-token-never-to-be-logged"
@@ -171,7 +171,8 @@ def _photo(width: int, height: int, faces: list[PlacedFace], seed: int) -> Photo
 
 
 def as_iphone_heic(photo: Photo) -> bytes:
-    """The photo as an iPhone saves it: HEIC, its pixels stored sideways with EXIF orientation 6 to turn them upright."""
+    """The photo as an iPhone saves it: HEIC, its pixels stored sideways with EXIF orientation 6 to turn them
+    upright."""
     upright = cv2.cvtColor(cv2.imdecode(np.frombuffer(photo.jpeg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     exif = Image.Exif()
     exif[0x0112] = 6  # stored turned a quarter anticlockwise: the viewer turns it clockwise

@@ -11,7 +11,7 @@ import pytest
 from bot import texts
 from bot_harness import agree, empty_room, new_user, png, selfie, snapshot
 from model import EmotionModel, ImageError
-from model.fer_photos import encode
+from tools.fer_photos import encode
 
 JPEG_START = selfie().jpeg[:2000]
 

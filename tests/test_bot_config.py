@@ -57,6 +57,11 @@ def test_admin_ids_and_limits_are_parsed():
     assert settings.photos_per_minute == 4 and settings.model_check_seconds == 0.5
 
 
+def test_readings_and_suggestions_are_kept_180_days_unless_configured():
+    assert Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN}).retention_days == 180
+    assert Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "RETENTION_DAYS": " 30 "}).retention_days == 30
+
+
 def test_the_consent_age_is_16_unless_configured():
     assert Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN}).consent_min_age == 16
     assert Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "CONSENT_MIN_AGE": "13"}).consent_min_age == 13
@@ -64,9 +69,13 @@ def test_the_consent_age_is_16_unless_configured():
 
 @pytest.mark.parametrize("name, value, complaint", [
     ("ADMIN_USER_IDS", "alice", "ADMIN_USER_IDS"),
-    ("PORT", "eighty", "PORT must be a number"),
+    ("PORT", "eighty", "PORT must be a whole number"),
     ("RATE_LIMIT_PHOTOS_PER_MINUTE", "0", "greater than zero"),
-    ("CONSENT_MIN_AGE", "sixteen", "CONSENT_MIN_AGE must be a number"),
+    ("CONSENT_MIN_AGE", "sixteen", "CONSENT_MIN_AGE must be a whole number"),
+    ("RETENTION_DAYS", "half a year", "RETENTION_DAYS must be a whole number"),
+    ("RETENTION_DAYS", "90.5", "RETENTION_DAYS must be a whole number"),
+    ("RETENTION_DAYS", "0", "RETENTION_DAYS must be greater than zero"),
+    ("RETENTION_DAYS", "1000000", "RETENTION_DAYS must be at most 36500"),
     ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of"),
     ("WEBHOOK_URL", "http://example.org/hook", "https://"),
 ])

@@ -91,8 +91,9 @@ def test_correcting_the_mood_stores_feedback_and_suggests_songs_for_it(telegram,
     assert len(feedback) == 1 and feedback[0][1] == corrected and feedback[0][0] != corrected
     assert feedback[0][2] is None, "no crop is kept without the donation opt-in"
     new_ids = [int(row[0]["callback_data"].split(":")[1]) for row in rating_rows(fixed)]
+    placeholders = ",".join("?" * len(new_ids))
     assert {emotion for (emotion,) in rows(running_bot.database, "SELECT emotion FROM suggestions WHERE "
-                                           f"suggestion_id IN ({','.join('?' * len(new_ids))})", *new_ids)} == {corrected}
+                                           f"suggestion_id IN ({placeholders})", *new_ids)} == {corrected}
 
 
 def test_leaving_the_mood_picker_brings_the_song_buttons_back(telegram, running_bot):

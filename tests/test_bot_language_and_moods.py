@@ -85,10 +85,13 @@ def test_a_face_the_bot_can_t_read_gets_a_question_with_a_way_out(telegram, runn
 def test_privacy_names_every_kind_of_data_kept_and_for_how_long(telegram, running_bot):
     user = new_user(telegram)
     privacy = user.wait_for_reply(after=user.send("/privacy"))["text"]
-    for kind in ("consent", "song mode and language", "mood log", "the mood I read, how sure I was", "the time",
-                 "songs I suggested", "ratings", "moods you corrected", "Face crops", "your last five answers",
-                 "the times of your photos in the last minute", "How long",
-                 "/forget erases every row"):
+    for kind in ("your consent (with your word that you are 16 or older) and when", "whether you donate face crops",
+                 "song mode and language", "mood log", "(not the photo)",
+                 "the mood I read, how sure I was, the model version and the time",
+                 "songs</b> I suggested", "ratings", "moods you corrected", "48×48 grey crop", "Only if you opt in",
+                 "last few photos", "kept for 2 days at most", "photos per minute", "kept for 1 hour", "How long",
+                 "deleted once they are 180 days old", "/forget erases all of it", "anonymous count of 👍/👎 stays",
+                 "never written to disk"):
         assert kind in privacy, kind
 
 

@@ -74,8 +74,7 @@ def test_a_promoted_model_is_used_after_sighup_without_a_restart(telegram, tmp_p
 
     metadata = json.loads((model_folder / "emotion.json").read_text())
     metadata["version"] = "promoted-in-test"
-    metadata["files"]["emotion.tflite"] = metadata["files"]["emotion_float.tflite"]  # the file promoted below
-    shutil.copy(REPO / "model" / "emotion_float.tflite", model_folder / "emotion.tflite")
+    shutil.copy(REPO / "model" / "emotion.tflite", model_folder / "emotion.tflite")  # promoted as a new version
     (model_folder / "emotion.json").write_text(json.dumps(metadata))
     bot.process.send_signal(signal.SIGHUP)
     telegram.wait_until(lambda: "promoted-in-test" in bot.log_text(), what="the model to be reloaded")

@@ -51,7 +51,7 @@ def test_the_bundled_catalog_has_at_least_300_songs_and_30_for_every_emotion():
 
 def test_every_song_gets_links_that_need_no_api_key(connection):
     import_songs(connection, BUNDLED_CATALOG, source="bundled")
-    for title, artist, *_, links, spotify_id in songs(connection):
+    for *_, links, _ in songs(connection):
         links = json.loads(links)
         assert links["YouTube"].startswith("https://www.youtube.com/results?search_query=")
         assert links["Spotify"].startswith("https://open.spotify.com/search/")
@@ -61,7 +61,8 @@ def test_importing_data_moods_adds_every_song_with_spotify_links_and_moods(conne
     report = import_songs(connection, DATA_MOODS)
     stored = songs(connection)
     assert report.added == len(stored) >= 680 and report.updated == 0
-    by_title = {title: (artist, year, moods, json.loads(links)) for title, artist, year, _, _, moods, links, _ in stored}
+    by_title = {title: (artist, year, moods, json.loads(links))
+                for title, artist, year, _, _, moods, links, _ in stored}
     artist, year, moods, links = by_title["1999"]
     assert (artist, year, moods) == ("Prince", 1982, "happy")
     assert links["Spotify"] == "https://open.spotify.com/track/2H7PHVdQ3mXqEHXcvclTB0"
@@ -85,7 +86,8 @@ def test_a_song_listed_under_several_genres_or_track_ids_is_stored_once(connecti
         keys = [(fold(row["track_name"]), fold(row["artist_name"])) for row in csv.DictReader(file)]
     report = import_songs(connection, SPOTIFY_SAMPLE)
     assert connection.execute("SELECT COUNT(*) FROM songs").fetchone()[0] == len(set(keys))
-    assert report.added == len(set(keys)) and sum(report.skipped.values()) + report.updated == len(keys) - len(set(keys))
+    assert report.added == len(set(keys))
+    assert sum(report.skipped.values()) + report.updated == len(keys) - len(set(keys))
 
 
 def test_changed_features_update_the_stored_song(connection, tmp_path):
@@ -156,7 +158,7 @@ def test_the_stats_command_shows_the_catalog_per_emotion(database_address):
     assert "Photos read per model version: none yet (read/fixed above: 1.0.0 only)" in text.stdout
 
 
-@pytest.mark.parametrize("command", ["stats", "rescore"])
+@pytest.mark.parametrize("command", ["stats", "rescore", "purge"])
 def test_tools_that_read_the_bot_s_data_refuse_a_missing_file_and_create_none(tmp_path, command):
     typo = tmp_path / "typo.sqlite3"
     result = run_db("--db", str(typo), command)

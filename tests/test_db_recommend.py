@@ -132,7 +132,8 @@ async def test_songs_other_users_liked_for_a_mood_rise_for_that_mood(database):
 
 async def _fitting_songs(database: Database, emotion: str):
     """Songs tagged with `emotion`, nearest its point first."""
-    ids = [song_id for (song_id,) in query(database.address, "SELECT song_id FROM songs WHERE ' ' || moods || ' ' LIKE ?",
+    ids = [song_id for (song_id,) in query(database.address,
+                                           "SELECT song_id FROM songs WHERE ' ' || moods || ' ' LIKE ?",
                                            f"% {emotion} %")]
     songs = (await database.songs(ids)).values()
     return sorted(songs, key=lambda song: distance(song, POINTS[emotion]))

@@ -12,8 +12,8 @@ import pytest
 from model import EmotionModel
 from model.__main__ import main
 from model.decode import MAX_BYTES
-from model.fer_photos import PlacedFace, compose_photo, encode, read_fer_faces
 from model.preprocess import LABELS
+from tools.fer_photos import PlacedFace, compose_photo, encode, read_fer_faces
 
 REPO = Path(__file__).resolve().parents[1]
 FACE_FIELDS = {"box", "emotion", "confidence", "probabilities"}
@@ -91,7 +91,8 @@ def test_a_photo_without_a_face_is_read_with_an_empty_list_and_exit_0(images, ca
 
 
 @pytest.mark.parametrize("name, says", [
-    ("notes.txt", "HEIC, AVIF, GIF, BMP and TIFF"), ("report.pdf", "HEIC, AVIF, GIF, BMP and TIFF"), ("cut.jpg", "cut short"),
+    ("notes.txt", "HEIC, AVIF, GIF, BMP and TIFF"), ("report.pdf", "HEIC, AVIF, GIF, BMP and TIFF"),
+    ("cut.jpg", "cut short"),
     ("empty.png", "empty"), ("bomb.png", "7000x7000"), ("huge.jpg", f"{MAX_BYTES // 2**20} MB"),
     ("missing.jpg", "No such file"),
 ])

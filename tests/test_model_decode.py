@@ -262,7 +262,8 @@ def test_image_error_is_a_value_error_for_callers_that_do_not_know_it():
 
 
 @pytest.mark.parametrize("cut", ["jpeg-half", "jpeg-no-end-marker", "jpeg-header-only", "png-half",
-                                 "png-signature-only", "webp-half", "heic-half", "heic-header-only", "gif-half", "bmp-half", "tiff-half"])
+                                 "png-signature-only", "webp-half", "heic-half", "heic-header-only", "gif-half",
+                                 "bmp-half", "tiff-half"])
 def test_a_file_cut_short_is_refused_as_truncated(cut):
     picture = cv2.resize(quadrants(), (320, 240))
     jpeg, png = encoded(picture, ".jpg"), encoded(picture, ".png")

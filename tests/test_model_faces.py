@@ -1,6 +1,6 @@
 """From a photo to its faces and their emotions: what a user of `EmotionModel.analyze` sees.
 
-The photos are made from real FER2013 faces pasted into synthetic scenes (model/fer_photos.py), so the true place
+The photos are made from real FER2013 faces pasted into synthetic scenes (tools/fer_photos.py), so the true place
 of every face is known. No test says which emotion a face gets (that is the model's accuracy, measured by
 `python -m train.evaluate`): only that every face gets a well-formed answer, framed the way the model was trained.
 """
@@ -18,8 +18,8 @@ from model import EmotionModel, FaceEmotion
 from model.crop import BOX_ON_FER_FRAME, FER_MEAN, FER_STD, crop_face
 from model.decode import decode_image
 from model.detect import Detection
-from model.fer_photos import PlacedFace, compose_photo, encode, read_fer_faces
 from model.preprocess import LABELS, PIXEL_SCALE, face_to_input
+from tools.fer_photos import PlacedFace, compose_photo, encode, read_fer_faces
 from test_model_decode import with_exif_orientation
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "model"
@@ -237,7 +237,8 @@ def test_a_face_in_dim_or_bright_light_reaches_the_model_as_in_normal_light(mode
     assert len(normal) == len(changed) == 1
     for face in (normal[0].face48, changed[0].face48):
         assert face.mean() == pytest.approx(FER_MEAN, abs=4) and face.std() == pytest.approx(FER_STD, abs=6)
-    assert correlation(normal[0].face48[INNER], changed[0].face48[INNER]) > 0.6, "the same face (other faces: under 0.2)"
+    assert correlation(normal[0].face48[INNER], changed[0].face48[INNER]) > 0.6, \
+        "the same face (other faces: under 0.2)"
 
 
 @pytest.mark.parametrize("roll", [-20.0, 20.0])

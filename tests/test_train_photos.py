@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from model.fer_photos import PlacedFace, compose_photo, encode, read_fer_faces
 from model.preprocess import LABELS
+from tools.fer_photos import PlacedFace, compose_photo, encode, read_fer_faces
 from train import evaluate
 from train.data import FaceSet
 from train.photo_sets import build

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from db import Database
-from model.fer_photos import read_fer_faces
 from model.preprocess import LABELS
+from tools.fer_photos import read_fer_faces
 from test_train_retrain import band_model, export_model, write_band_csv  # tests/ is on sys.path, as for bot_harness
 from train import evaluate
 from train.data import FaceSet

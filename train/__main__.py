@@ -20,7 +20,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from train import evaluate
 from train.data import LABEL_SOURCES, holdout_split, load_faces

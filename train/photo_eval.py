@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 
 from model import EmotionModel, ImageError
-from model.compare_detectors import iou
 from model.preprocess import LABELS
+from tools.compare_detectors import iou
 from train import evaluate
 from train.data import DataError
 

@@ -4,7 +4,7 @@
                                [--photos 700] [--usage PublicTest] [--labels ferplus] [--seed 7]
 
 Each photo pastes one labelled face (and, in some photos, other people's faces, smaller) into a photo-like scene
-(`model.fer_photos`) and varies what phones vary: size of the face, lighting, focus blur, slight roll, JPEG
+(`tools.fer_photos`) and varies what phones vary: size of the face, lighting, focus blur, slight roll, JPEG
 quality. Beside the photos it writes the original 48x48 crop of the labelled face, so the evaluation compares the
 whole pipeline with the classifier on the same faces, and `labels.csv` with the box and the scene's conditions as
 group columns (`lighting`, `blur`, `jpeg`, `people`, `face_size`), so the figures say which condition costs what.
@@ -20,8 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from model.fer_photos import PlacedFace, compose_photo, encode, random_boxes
 from model.preprocess import LABELS
+from tools.fer_photos import PlacedFace, compose_photo, encode, random_boxes
 from train.data import LABEL_SOURCES, DataError, load_faces
 
 PHOTO_SIZES = ((1280, 960), (960, 1280), (1024, 768))

@@ -59,7 +59,8 @@ DONATED, DONATED_HELD_OUT = "Donated", "DonatedHeldOut"
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m train.retrain", description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=parse_address,
-                        help="the bot's database, a SQLite file or a postgresql:// URL (read only for the donated crops)")
+                        help="the bot's database, a SQLite file or a postgresql:// URL "
+                             "(read only for the donated crops)")
     parser.add_argument("--data", help="FER2013 CSV (plain or .gz) or folder with train/ and test/")
     parser.add_argument("--labels", choices=LABEL_SOURCES, default="ferplus",
                         help="FER2013 faces with FER+ crowd labels (default) or FER2013's own labels")

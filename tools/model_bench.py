@@ -1,6 +1,6 @@
 """How fast, and how big, the inference path is on this machine.
 
-    python -m model.bench [--json] [--runs 40]
+    python -m tools.model_bench [--json] [--runs 40]
 
 Makes its own photos (a real FER2013 face at a third of the width, selfie-like, on a textured background;
 JPEG 1280x960 like a Telegram photo, the same turned to portrait (960x1280, which the detector covers with more
@@ -34,7 +34,7 @@ from model.classifier import EmotionModel
 from model.crop import crop_face
 from model.decode import decode_image
 from model.detect import BlazeFaceDetector
-from model.fer_photos import PlacedFace, compose_photo, encode, read_fer_faces
+from tools.fer_photos import PlacedFace, compose_photo, encode, read_fer_faces
 
 # width, height, target ms (issue 10: a whole 1280x960 photo within 30 ms; issue 3 set 60 ms for 4000x3000)
 PHOTOS = {"1280x960": (1280, 960, 30.0), "960x1280": (960, 1280, None), "4000x3000": (4000, 3000, 60.0)}
@@ -174,7 +174,7 @@ def as_text(report: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.model_bench", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--runs", type=int, default=40, help="timed runs per figure (default 40)")
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """How fast the catalog imports and the recommender answers, on a catalog the size of a big public data set.
 
-    python -m db.bench [--songs 200000] [--ratings 100000] [--requests 200] [--json]
+    python -m tools.db_bench [--songs 200000] [--ratings 100000] [--requests 200] [--json]
 
 Writes a synthetic Spotify-features CSV (the `track_name, artist_name, track_id, valence, energy, genre` layout),
 imports it into a fresh database in a child process (twice: the full file and a tenth of it, to show that
@@ -72,7 +72,8 @@ def add_ratings(database: Path, ratings: int, seed: int = 2) -> None:
     connection.executemany("INSERT OR IGNORE INTO users (user_id, consent_given, created_at) VALUES (?, 1, ?)",
                            ((user_id, now) for user_id in range(1, users + 1)))
     connection.executemany(
-        "INSERT INTO suggestions (suggestion_id, user_id, song_id, emotion, mode, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO suggestions (suggestion_id, user_id, song_id, emotion, mode, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
         ((n, rng.randrange(1, users + 1), rng.randrange(1, song_count + 1), rng.choice(LABELS),
           rng.choice(("match", "lift")), now) for n in range(1, ratings + 1)))
     connection.executemany("INSERT INTO ratings (suggestion_id, user_id, thumbs_up, rated_at) "
@@ -101,7 +102,7 @@ async def time_recommendations(database_path: Path, requests: int, seed: int = 3
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m db.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.db_bench", description=__doc__.splitlines()[0])
     parser.add_argument("--songs", type=int, default=200_000)
     parser.add_argument("--ratings", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=200)
@@ -124,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
-    print(f"Import {full['rows']:,} rows: {full['seconds']:.1f} s (target <= 30 s), peak RSS {full['peak_rss_mb']:.0f} MB;"
+    print(f"Import {full['rows']:,} rows: {full['seconds']:.1f} s (target <= 30 s), "
+          f"peak RSS {full['peak_rss_mb']:.0f} MB;"
           f" {small['rows']:,} rows: peak RSS {small['peak_rss_mb']:.0f} MB (memory flat: the file is streamed)")
     for mode, timing in recommend.items():
         print(f"Recommend 5 songs ({mode}) from {args.songs:,} songs with {args.ratings:,} ratings: "

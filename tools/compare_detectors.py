@@ -1,6 +1,6 @@
 """Compare face detectors on photos made from real FER2013 faces; the figures behind model/DETECTION.md.
 
-    python -m model.compare_detectors [--faces 60] [--full-range PATH] [--json]
+    python -m tools.compare_detectors [--faces 60] [--full-range PATH] [--json]
 
 Photos are 1280x960 and 960x1280 in turn. For each detector: recall per face size (face width as a share of
 the photo's width; frontal faces, then faces rolled by 20 degrees, then three faces in one photo), false
@@ -16,18 +16,44 @@ import json
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from model.detect import BlazeFaceDetector, HaarDetector
-from model.fer_photos import PlacedFace, compose_photo, random_boxes, read_fer_faces
+from model.detect import BlazeFaceDetector, Detection
 from model.preprocess import LABELS
+from tools.fer_photos import PlacedFace, compose_photo, random_boxes, read_fer_faces
 
 LANDSCAPE, PORTRAIT = (1280, 960), (960, 1280)
 FACE_SHARES = (0.10, 0.15, 0.20, 0.25, 0.40, 0.60)
 ROLL_DEGREES = 20.0
 MATCH_IOU = 0.3
+
+
+class HaarDetector:
+    """OpenCV's frontal-face Haar cascade, run on a copy no wider or taller than `max_side` pixels."""
+
+    def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", max_side: int = 640,
+                 scale_factor: float = 1.1, min_neighbors: int = 5, min_size: int = 24):
+        self._cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / cascade))
+        if self._cascade.empty():
+            raise FileNotFoundError(f"OpenCV has no {cascade}")
+        self._max_side, self._scale_factor = max_side, scale_factor
+        self._min_neighbors, self._min_size = min_neighbors, min_size
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Faces in `image` (BGR uint8), most supported first."""
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        scale = min(1.0, self._max_side / max(gray.shape))
+        if scale < 1.0:
+            gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        boxes, _, weights = self._cascade.detectMultiScale3(
+            gray, scaleFactor=self._scale_factor, minNeighbors=self._min_neighbors,
+            minSize=(self._min_size, self._min_size), outputRejectLevels=True)
+        weights = np.ravel(weights)
+        return [Detection(tuple(float(v) / scale for v in boxes[i]), float(weights[i]))
+                for i in np.argsort(-weights)]
 
 
 def detectors(full_range: str | None = None) -> dict:
@@ -127,7 +153,7 @@ def format_table(results: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.compare_detectors", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.compare_detectors", description=__doc__.splitlines()[0])
     parser.add_argument("--faces", type=int, default=60, help="photos per scene (default 60)")
     parser.add_argument("--full-range", help="also try this full-range BlazeFace .tflite")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

@@ -1,7 +1,8 @@
 """How the real bot holds up under concurrent writers and a webhook flood: `python -m bot` against the local Bot API
 server the tests use (tests/bot_api_server.py), nothing mocked.
 
-    python -m bot.bench [--users 50] [--photos 10] [--imports 8] [--songs 20000] [--posts 20] [--post-mb 10] [--json]
+    python -m tools.bot_bench [--users 50] [--photos 10] [--imports 8] [--songs 20000] [--posts 20] [--post-mb 10]
+                              [--json]
 
 1. Concurrent writers: `users` users each send `photos` selfies (one after the other, all users at once) while
    `imports` `python -m db import-songs` processes keep importing into the same database file, one after another.
@@ -29,7 +30,7 @@ from bot_api_server import BotApiServer  # noqa: E402
 from bot_harness import TOKEN, agree, new_user, selfie, start_bot  # noqa: E402
 
 from bot import texts  # noqa: E402
-from db.bench import write_catalog_csv  # noqa: E402
+from tools.db_bench import write_catalog_csv  # noqa: E402
 
 ANSWER_TIMEOUT = 120.0  # a user sends their next photo after this long without an answer
 DRAIN_TIMEOUT = 300.0  # at the end, an answer this late still counts as an answer (slow is not failed)
@@ -146,7 +147,7 @@ def _peak_mb(pid: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bot_bench", description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--photos", type=int, default=10)
     parser.add_argument("--imports", type=int, default=8)
@@ -162,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"concurrent_writers": writers, "webhook": webhook}, indent=2))
         return 0
     print(f"Concurrent writers: {writers['failed'] + writers['unanswered']} of {writers['photos']} photos failed "
-          f"(target 0; {writers['failed']} 'Sorry', {writers['unanswered']} never answered) with {args.imports} imports "
+          f"(target 0; {writers['failed']} 'Sorry', {writers['unanswered']} never answered) "
+          f"with {args.imports} imports "
           f"of {args.songs:,} songs running ({writers['imports_done']} done, {writers['imports_failed']} failed), "
           f"{args.users} users x {args.photos} photos sent in "
           f"{writers['seconds']} s; 'database is locked' in the log: {writers['database_locked_in_log']}")

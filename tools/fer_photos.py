@@ -6,7 +6,7 @@ background (smooth light, furniture-like shapes, sensor noise) at a chosen size 
 a few degrees. Each face's box (x, y, w, h) in the photo is known exactly, which is what a detector is scored on.
 """
 
-import gzip
+import csv
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -14,8 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from train.data import _open_text, _parse_row  # FER2013's CSV format, defined once
+
 FER2013_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013" / "fer2013_train_publictest.csv.gz"
-FER_SIZE = 48
 # Blue, green, red multipliers of a grayscale face: from pale to dark skin.
 SKIN_TINTS = ((0.78, 0.86, 1.0), (0.62, 0.76, 0.95), (0.50, 0.62, 0.80), (0.40, 0.50, 0.66))
 
@@ -29,19 +30,23 @@ class PlacedFace:
 
 def read_fer_faces(count: int, skip: int = 0, path: str | Path = FER2013_CSV, emotion: int | None = None) -> np.ndarray:
     """`count` faces from the FER2013 CSV after its first `skip` rows (of label `emotion`, if given), as
-    (count, 48, 48) uint8, read lazily.
+    (count, 48, 48) uint8, read lazily (rows are parsed and checked by train.data, as for training).
 
     The few blank frames of FER2013 (one grey level all over) are passed over.
     """
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt") as rows:
-        next(rows)
-        chosen = (row for row in rows if emotion is None or row.startswith(f"{emotion},"))
-        pixels = (np.array(row.split(",")[1].split(), dtype=np.uint8) for row in islice(chosen, skip, None))
-        faces = [face.reshape(FER_SIZE, FER_SIZE) for face in islice((p for p in pixels if p.std() > 10), count)]
-    if len(faces) < count:
+    path = Path(path)
+    with _open_text(path) as text:
+        rows = csv.reader(text)
+        header = [name.strip().lstrip("\ufeff") for name in next(rows, [])]
+        emotion_column, pixels_column = header.index("emotion"), header.index("pixels")
+        numbered = ((number, row) for number, row in enumerate(rows, start=2) if row)
+        chosen = ((number, row) for number, row in numbered if emotion is None or row[emotion_column] == str(emotion))
+        faces = (_parse_row(path, number, row, emotion_column, pixels_column)[1]
+                 for number, row in islice(chosen, skip, None))
+        kept = list(islice((face for face in faces if face.std() > 10), count))
+    if len(kept) < count:
         raise ValueError(f"{path} has fewer than {skip + count} rows")
-    return np.stack(faces)
+    return np.stack(kept)
 
 
 def background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
@@ -52,7 +57,8 @@ def background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     for _ in range(rng.integers(3, 9)):
         colour = (rng.uniform(20, 235) + rng.normal(0, 30, size=3)).tolist()
         x0, y0 = int(rng.integers(0, small_w)), int(rng.integers(0, small_h))
-        x1, y1 = x0 + int(rng.integers(small_w // 10, small_w // 2)), y0 + int(rng.integers(small_h // 10, small_h // 2))
+        x1 = x0 + int(rng.integers(small_w // 10, small_w // 2))
+        y1 = y0 + int(rng.integers(small_h // 10, small_h // 2))
         if rng.random() < 0.5:
             cv2.rectangle(scene, (x0, y0), (x1, y1), colour, thickness=-1)
         else:
@@ -72,7 +78,8 @@ def compose_photo(width: int, height: int, faces: list[PlacedFace], rng: np.rand
     return photo
 
 
-def random_boxes(width: int, height: int, sizes: list[int], rng: np.random.Generator) -> list[tuple[int, int, int, int]]:
+def random_boxes(width: int, height: int, sizes: list[int],
+                 rng: np.random.Generator) -> list[tuple[int, int, int, int]]:
     """Non-overlapping square boxes of the given sizes, anywhere inside the photo."""
     boxes: list[tuple[int, int, int, int]] = []
     for size in sizes:

@@ -74,8 +74,8 @@ def draw_mood_chart(journal: MoodJournal, today: datetime) -> bytes:
 
 def journal_caption(tr: Translator, journal: MoodJournal, today: datetime) -> str:
     """The words under the picture: the dates, what dots and rings mean, the colours, and the best-liked songs."""
-    heading = tr(N_("<b>Your moods, {start} – {end}</b>"), start=tr.date(journal.since, "MMMMd"),
-                 end=tr.date(today, "MMMMd"))
+    heading = tr(N_("<b>Your moods, {start} – {end}</b>"), start=tr.date(journal.since, with_year=False),
+                 end=tr.date(today, with_year=False))
     key = tr(N_("● what I read in your photos  ○ what you told me"))
     colours = " · ".join(f"{SQUARES[emotion]} {tr(EMOTION_NAMES[emotion])}" for emotion in ROWS)
     if journal.liked_songs:

@@ -126,7 +126,7 @@ def test_the_package_holds_what_the_bot_runs_and_works_from_any_folder(tmp_path)
     metadata = zipfile.ZipFile(wheel).read(f"{wheel.name.split('-py3')[0]}.dist-info/METADATA").decode()
     runtime = [line.split(": ", 1)[1] for line in metadata.splitlines()
                if line.startswith("Requires-Dist:") and "extra ==" not in line]
-    assert not [name for name in runtime if re.match(r"(pytest|tensorflow|keras|pgserver|ruff)", name, re.I)]
+    assert not [name for name in runtime if re.match(r"(pytest|tensorflow|keras|pgserver|ruff|babel)", name, re.I)]
 
     site, elsewhere = tmp_path / "site", tmp_path / "elsewhere"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(site),
@@ -144,6 +144,12 @@ def test_the_package_holds_what_the_bot_runs_and_works_from_any_folder(tmp_path)
     where = run("-c", "import bot.app, db, model; print(bot.__file__, db.__file__, model.__file__)")
     assert where.returncode == 0, where.stderr
     assert all(Path(path).is_relative_to(site) for path in where.stdout.split())
+    every_module = sorted(name.removesuffix(".py").replace("/", ".").removesuffix(".__init__") for name in modules)
+    imported = run("-c", f"import importlib, sys; [importlib.import_module(name) for name in {every_module}]; "
+                         "print(*{name.split('.')[0] for name in sys.modules})")
+    assert imported.returncode == 0, imported.stderr
+    development = {"babel", "tensorflow", "keras", "pytest"} & set(imported.stdout.split())
+    assert not development, f"the runtime packages import {development}"
     suggested = run("-m", "bot", "suggest", "selfie.jpg", "--json")
     assert suggested.returncode == 0, suggested.stderr
     assert 3 <= len(json.loads(suggested.stdout)["songs"]) <= 5

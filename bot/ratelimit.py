@@ -21,9 +21,10 @@ class RateLimiter:
         self._database = database
         self._clock = clock
 
-    async def allow(self, user_id: int) -> bool:
-        """Count one photo of the user and say whether it is within the limit (refused ones do not count)."""
-        return await self._database.count_photo(user_id, self.limit, self.window_seconds, self._clock())
+    async def allow(self, user_id: int, update_id: int) -> bool:
+        """Count the user's photo (the update that brought it) and say whether it is within the limit (refused ones
+        do not count; one delivered again counts once)."""
+        return await self._database.count_photo(user_id, update_id, self.limit, self.window_seconds, self._clock())
 
     async def first_refusal(self, user_id: int) -> bool:
         """Whether a refusal should be answered: yes, unless the user was answered one in the last few seconds."""

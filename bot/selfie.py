@@ -33,7 +33,7 @@ async def photo(update: Update, context: BotContext) -> None:
     user = await consented_user(update, context)
     if user is None:
         return
-    if not await context.limiter.allow(user.user_id):
+    if not await context.limiter.allow(user.user_id, update.update_id):
         if await context.limiter.first_refusal(user.user_id):  # a flood is answered once
             await message.reply_text(context.tr(texts.SLOW_DOWN, limit=context.limiter.limit))
         return

@@ -414,17 +414,22 @@ class Database:
         async with self._transaction(user_id) as db:
             await db.execute("DELETE FROM answered_photos WHERE user_id = ?", (user_id,))
 
-    async def count_photo(self, user_id: int, limit: int, window_seconds: float, now: float) -> bool:
+    async def count_photo(self, user_id: int, update_id: int, limit: int, window_seconds: float, now: float) -> bool:
         """Count a photo of the user at Unix time `now` unless `limit` were counted in the `window_seconds` before;
-        says whether it was counted (one count at a time per user, whichever process counts). Everyone's counts
-        older than the window are deleted on the way."""
+        says whether it is within the limit (one count at a time per user, whichever process counts). A photo
+        delivered again (the same `update_id`) was counted the first time. Everyone's counts older than the window
+        are deleted on the way."""
         async with self._transaction(user_id) as db:
+            cursor = await db.execute("SELECT 1 FROM photo_events WHERE update_id = ?", (update_id,))
+            if await cursor.fetchone() is not None:
+                return True
             await db.execute("DELETE FROM photo_events WHERE at <= ?", (now - window_seconds,))
             cursor = await db.execute("SELECT COUNT(*) FROM photo_events WHERE user_id = ?", (user_id,))
             (counted,) = await cursor.fetchone()
             if counted >= limit:
                 return False
-            await db.execute("INSERT INTO photo_events (user_id, at) VALUES (?, ?)", (user_id, now))
+            await db.execute("INSERT INTO photo_events (user_id, at, update_id) VALUES (?, ?, ?)",
+                             (user_id, now, update_id))
             return True
 
     async def note_refusal(self, user_id: int, now: float, quiet_seconds: float) -> bool:

@@ -150,6 +150,12 @@ MIGRATIONS = (
     CREATE INDEX readings_by_age ON readings (created_at);
     CREATE INDEX suggestions_by_age ON suggestions (created_at);
     """,
+    # 7: a photo Telegram delivers again (a bot process stopped before it said it had the first delivery) counts
+    # once against the rate limit.
+    """
+    ALTER TABLE photo_events ADD COLUMN update_id {bigint};
+    CREATE UNIQUE INDEX photo_events_by_update ON photo_events (update_id);
+    """,
 )
 LATEST_VERSION = len(MIGRATIONS)
 
@@ -190,6 +196,9 @@ def migrate(connection: Connection, target: int = LATEST_VERSION) -> int:
     try:
         for number in range(version + 1, target + 1):
             begin(connection)
+            if schema_version(connection) >= number:  # another process starting at the same time applied it
+                connection.execute("COMMIT")
+                continue
             try:
                 for statement in statements(migration_sql(number, connection.dialect)):
                     connection.execute(statement)

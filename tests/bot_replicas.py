@@ -139,8 +139,8 @@ class Cluster:
 def start_cluster(telegram: BotApiServer, folder: Path, count: int, database: Path | str,
                   **settings: str) -> Cluster:
     """Start `count` replicas in webhook mode on `database` and route Telegram's webhook to their load balancer;
-    returns once every replica is taking updates. The first one starts alone: it creates and migrates the database
-    (a deploy's release step), which two processes must not do at once."""
+    returns once every replica is taking updates. They start together, on a new database: one of them creates and
+    migrates it while the others wait their turn."""
     ports = [free_port() for _ in range(count)]
     cluster = Cluster(telegram, [], LoadBalancer(ports))
 
@@ -151,8 +151,7 @@ def start_cluster(telegram: BotApiServer, folder: Path, count: int, database: Pa
         return replica
 
     try:
-        _wait_until_serving(telegram, [launch(0)])
-        _wait_until_serving(telegram, [launch(number) for number in range(1, count)])
+        _wait_until_serving(telegram, [launch(number) for number in range(count)])
     except BaseException:
         cluster.stop()
         raise

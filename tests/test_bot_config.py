@@ -90,14 +90,15 @@ async def test_the_rate_limit_refuses_the_photo_over_the_limit_then_recovers_in_
             await Database.open(database_address) as other:  # two bot processes, one database
         limiters = [RateLimiter(database, limit=2, window_seconds=60, clock=lambda: now[0])
                     for database in (one, other)]
-        assert [await limiters[0].allow(1), await limiters[1].allow(1), await limiters[0].allow(1)] == \
+        assert [await limiters[0].allow(1, 101), await limiters[1].allow(1, 102), await limiters[0].allow(1, 103)] == \
             [True, True, False]
-        assert await limiters[1].allow(2), "another user is not held up"
+        assert await limiters[1].allow(1, 102), "a photo delivered again counts once"
+        assert await limiters[1].allow(2, 104), "another user is not held up"
         assert [await limiters[1].first_refusal(1), await limiters[0].first_refusal(1)] == [True, False]
         now[0] += QUIET_SECONDS
         assert await limiters[0].first_refusal(1), "answered again after the quiet period"
         now[0] += 61
-        assert await limiters[1].allow(1)
+        assert await limiters[1].allow(1, 105)
 
 
 def test_the_token_is_blanked_out_of_every_log_line_and_traceback():

@@ -75,10 +75,12 @@ async def test_a_donor_s_pending_crop_goes_when_the_donation_ends(databases, wit
 
 async def test_photos_are_counted_across_processes_and_old_counts_are_deleted(databases):
     one, other = databases
-    counted = [await (one, other)[n % 2].count_photo(1, limit=3, window_seconds=60, now=NOW + n) for n in range(5)]
+    counted = [await (one, other)[n % 2].count_photo(1, 100 + n, limit=3, window_seconds=60, now=NOW + n)
+               for n in range(5)]
     assert counted == [True, True, True, False, False]
-    assert await one.count_photo(2, limit=3, window_seconds=60, now=NOW + 5), "another user is not held up"
-    assert await other.count_photo(1, limit=3, window_seconds=60, now=NOW + 61)
+    assert await other.count_photo(1, 101, limit=3, window_seconds=60, now=NOW + 6), "delivered again: counted once"
+    assert await one.count_photo(2, 200, limit=3, window_seconds=60, now=NOW + 5), "another user is not held up"
+    assert await other.count_photo(1, 300, limit=3, window_seconds=60, now=NOW + 61)
     assert query(one.address, "SELECT user_id, at FROM photo_events ORDER BY at") == \
         [(1, NOW + 2), (2, NOW + 5), (1, NOW + 61)]
 
@@ -96,7 +98,7 @@ async def test_forget_deletes_the_user_s_answered_photos_counts_and_refusals(dat
     for user_id in (1, 2):
         await one.set_consent(user_id, True)
         await one.remember_photo(user_id, 1, user_id, photo(), keep=5)
-        await one.count_photo(user_id, limit=3, window_seconds=60, now=NOW)
+        await one.count_photo(user_id, user_id, limit=3, window_seconds=60, now=NOW)
         await one.note_refusal(user_id, NOW, quiet_seconds=10)
     deleted = await one.forget_user(1)
     assert {table: deleted[table] for table in ("answered_photos", "photo_events", "refusals")} == \

@@ -49,9 +49,8 @@ async def test_a_new_file_is_created_migrated_and_seeded_with_the_bundled_catalo
     assert scalar(path, "SELECT COUNT(*) FROM songs WHERE source = 'bundled'") >= 300
 
 
-async def test_a_new_postgresql_database_is_migrated_and_seeded_once_by_bots_starting_together(
-        new_postgresql_database):
-    url = new_postgresql_database()
+async def test_a_new_database_is_migrated_and_seeded_once_by_bots_starting_together(database_address):
+    url = database_address
     databases = await asyncio.gather(*(Database.open(url) for _ in range(3)))
     for database in databases:
         await database.close()
@@ -100,7 +99,7 @@ async def test_a_file_of_schema_3_gains_the_language_choice_and_keeps_its_users(
         assert (user.consent_given, user.mode, user.language) == (True, "lift", None)
         assert (await database.set_language(7, "pt_BR")).language == "pt_BR"
     with engine.connect(path) as connection:
-        assert schema.schema_version(connection) == schema.LATEST_VERSION == 6
+        assert schema.schema_version(connection) == schema.LATEST_VERSION == 7
 
 
 async def test_a_language_chosen_before_consent_implies_no_consent_and_forget_erases_it(database):

@@ -1,8 +1,10 @@
 """The bot's settings, read once from environment variables (the README's table lists them all)."""
 
+import base64
+import hashlib
+import hmac
 import os
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,9 +81,7 @@ class Settings:
             model_path=Path(environ.get("MODEL_PATH", "").strip() or DEFAULT_MODEL_PATH),
             log_level=log_level,
             webhook_url=webhook_url,
-            # Telegram echoes the secret in a header of every webhook call; a random one per start is as good
-            # as a configured one because the bot registers the webhook itself on start-up.
-            webhook_secret=webhook_secret or secrets.token_urlsafe(32),
+            webhook_secret=webhook_secret or _webhook_secret_from(token),
             port=_number(environ, "PORT", 8080, int),
             admin_user_ids=_user_ids(environ.get("ADMIN_USER_IDS", "")),
             photos_per_minute=_number(environ, "RATE_LIMIT_PHOTOS_PER_MINUTE", 6, int),
@@ -99,6 +99,14 @@ def _api_base_url(text: str) -> str:
         raise ConfigError(f"TELEGRAM_API_BASE_URL must be the address of a Bot API server, starting with http:// or "
                           f"https://, such as {OFFICIAL_API_BASE_URL}.")  # not echoed: it may hold the token
     return url
+
+
+def _webhook_secret_from(token: str) -> str:
+    """Telegram echoes the secret in a header of every webhook call. Derived from the token, it is the same in every
+    replica (each registers the webhook on start, the last one's secret is the one Telegram sends) and as
+    unguessable as the token, which it does not reveal."""
+    digest = hmac.new(token.encode(), b"MoodTunes webhook secret", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 def _database(environ: Mapping[str, str]) -> str | Path:

@@ -17,7 +17,6 @@ from bot_api_server import BotApiServer
 from bot_harness import RunningBot, launch_bot
 
 PUBLIC_URL = "https://moodtunes.example.org/telegram/updates"  # what every replica registers with Telegram
-SECRET = "replicas-share-one-secret"  # one WEBHOOK_SECRET for all: each registers the webhook, the last one wins
 FORWARD_HEADERS = ("Content-Type", "X-Telegram-Bot-Api-Secret-Token")
 BACKEND_TIMEOUT = 120.0
 
@@ -146,7 +145,7 @@ def start_cluster(telegram: BotApiServer, folder: Path, count: int, database: Pa
 
     def launch(number: int) -> RunningBot:
         replica = launch_bot(telegram, folder, database, name=f"replica{number}", WEBHOOK_URL=PUBLIC_URL,
-                             WEBHOOK_SECRET=SECRET, PORT=str(ports[number]), **settings)
+                             PORT=str(ports[number]), **settings)  # no WEBHOOK_SECRET: they agree on one
         cluster.replicas.append(replica)
         return replica
 

@@ -47,7 +47,16 @@ def test_webhook_settings_give_the_listening_path_and_a_secret():
     settings = Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "WEBHOOK_URL": "https://example.org/hooks/moodtunes",
                                   "PORT": "8443"})
     assert settings.webhook_path == "hooks/moodtunes" and settings.port == 8443
-    assert len(settings.webhook_secret) >= 32  # generated when WEBHOOK_SECRET is not given
+    assert len(settings.webhook_secret) >= 32  # made from the token when WEBHOOK_SECRET is not given
+    assert TOKEN.split(":")[1] not in settings.webhook_secret
+
+
+def test_replicas_sharing_a_token_share_the_webhook_secret_without_configuring_one():
+    replicas = [Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "WEBHOOK_URL": "https://example.org/hook"})
+                for _ in range(3)]
+    assert len({settings.webhook_secret for settings in replicas}) == 1
+    other_bot = Settings.from_env({"TELEGRAM_BOT_TOKEN": "654321:XYZ-other", "WEBHOOK_URL": "https://example.org/h"})
+    assert other_bot.webhook_secret != replicas[0].webhook_secret
 
 
 def test_admin_ids_and_limits_are_parsed():

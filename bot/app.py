@@ -16,7 +16,7 @@ import signal
 
 from telegram import BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, ApplicationHandlerStop,
                           CallbackQueryHandler, CommandHandler, ContextTypes, Defaults, MessageHandler, TypeHandler,
                           filters)
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 MAX_BUTTON_DATA = 64  # Telegram's own limit on a button's callback data
 SEND_RETRIES = 3  # a send Telegram answers with 429 "retry after" is retried this often, after the wait it asks
+ANSWERED_PRESS = "query is too old"  # how Telegram refuses a second answer to a press, or a late one
 PURGE_EVERY_SECONDS = 24 * 60 * 60  # data past its keeping time is deleted at start, then about once a day
 
 
@@ -216,6 +217,12 @@ async def on_error(update: object, context: BotContext) -> None:
     """Log a failure with what the user was doing, and apologise to them."""
     if not isinstance(update, Update):
         log.error("Error outside of any user update", exc_info=context.error)
+        return
+    if isinstance(context.error, BadRequest) and ANSWERED_PRESS in context.error.message.lower():
+        # A press Telegram delivered again (the process it first went to died before saying it had it) was
+        # answered the first time; the rest of its handling is repeatable (a rating is stored once).
+        log.info("Update %s (%s): Telegram no longer takes an answer to this press (answered already, or too late)",
+                 update.update_id, _action(update))
         return
     log.error("Error handling update %s (%s) from user %s in chat %s", update.update_id, _action(update),
               update.effective_user and update.effective_user.id, update.effective_chat and update.effective_chat.id,

@@ -71,6 +71,24 @@ def test_pressing_the_same_rating_twice_stores_it_once_and_raises_no_error(teleg
     assert rows(running_bot.database, "SELECT COUNT(*) FROM ratings WHERE user_id = ?", user.user_id) == [(1,)]
 
 
+def test_a_press_telegram_delivers_twice_is_stored_once_and_its_second_answer_is_no_error(telegram, running_bot):
+    """Telegram posts an update again when a bot process died before saying it had it, even if it had answered."""
+    user = new_user(telegram)
+    agree(user)
+    answer = user.wait_for_reply(after=selfie(2).send(user), contains="Rate them")
+    data = answer["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    query_id = user.press_data(answer, data, wait=False)
+    telegram.wait_until(lambda: query_id in telegram.callback_answers, what="the first answer to the press")
+    answers_before = len(telegram.calls_to("answerCallbackQuery"))
+    telegram.push_update("callback_query", {"id": query_id, "from": user.profile, "chat_instance": "1",
+                                            "message": answer, "data": data})
+    telegram.wait_until(lambda: len(telegram.calls_to("answerCallbackQuery")) > answers_before,
+                        what="the bot to try answering the press again")
+    time.sleep(0.5)  # time to log what happened
+    assert rows(running_bot.database, "SELECT thumbs_up FROM ratings WHERE user_id = ?", user.user_id) == [(1,)]
+    assert "Traceback" not in running_bot.log_text() and "ERROR" not in running_bot.log_text()
+
+
 def test_correcting_the_mood_stores_feedback_and_suggests_songs_for_it(telegram, running_bot):
     user = new_user(telegram)
     agree(user)

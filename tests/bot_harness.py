@@ -8,6 +8,7 @@ import io
 import itertools
 import os
 import signal
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -86,6 +87,13 @@ def start_bot(telegram: BotApiServer, folder: Path, database: str | Path | None 
 
     telegram.wait_until(listening, timeout=60, what="the bot to start")
     return bot
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on, for a webhook server."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def assert_clean_log(bot: RunningBot) -> None:

@@ -5,7 +5,6 @@ local Bot API server posts updates to: what `test_bot_replicas.py` and `tools/re
 import http.client
 import itertools
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bot_api_server import BotApiServer
-from bot_harness import RunningBot, launch_bot
+from bot_harness import RunningBot, free_port, launch_bot
 
 PUBLIC_URL = "https://moodtunes.example.org/telegram/updates"  # what every replica registers with Telegram
 FORWARD_HEADERS = ("Content-Type", "X-Telegram-Bot-Api-Secret-Token")
@@ -166,8 +165,3 @@ def _wait_until_serving(telegram: BotApiServer, replicas: list[RunningBot]) -> N
             return "Taking updates on port" in replica.log_text()
         telegram.wait_until(serving, timeout=120, what="the replicas to start")
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

@@ -5,18 +5,19 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from bot_harness import (REPO, agree, assert_clean_log, bot_environment, empty_room, new_user, rows, selfie, snapshot,
-                         start_bot)
+from bot_harness import (REPO, RunningBot, agree, assert_clean_log, bot_environment, empty_room, free_port, new_user,
+                         rows, selfie, snapshot, start_bot)
 from db.database import prepare
 from model import EmotionModel
 from model.__main__ import read_image
@@ -117,9 +118,7 @@ def test_trying_suggest_leaves_the_bot_s_database_as_it_was(tmp_path):
 
 
 def test_behind_a_web_server_the_bot_takes_updates_by_webhook_and_checks_the_secret(telegram, tmp_path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     public_url, secret = "https://moodtunes.example.org/telegram/updates", "webhook-secret_1"
     bot = start_bot(telegram, tmp_path, WEBHOOK_URL=public_url, WEBHOOK_SECRET=secret, PORT=str(port))
     assert telegram.webhook["url"] == public_url and telegram.webhook["secret_token"] == secret
@@ -139,11 +138,21 @@ def test_behind_a_web_server_the_bot_takes_updates_by_webhook_and_checks_the_sec
     assert_clean_log(bot)
 
 
-def test_the_webhook_answers_an_update_once_it_is_handled_even_if_its_handler_failed(telegram, tmp_path):
+@contextmanager
+def bot_on_webhook(telegram, folder: Path) -> Iterator[tuple[RunningBot, int]]:
+    """The bot taking updates by webhook on a free local port, Telegram posting to it; yields the bot and the port."""
     port = free_port()
-    bot = start_bot(telegram, tmp_path, WEBHOOK_URL="https://moodtunes.example.org/hook", PORT=str(port))
+    bot = start_bot(telegram, folder, WEBHOOK_URL="https://moodtunes.example.org/hook", PORT=str(port))
     telegram.route_webhook_to(f"http://127.0.0.1:{port}/hook")
     try:
+        yield bot, port
+    finally:
+        telegram.downloads_open.set()
+        telegram.route_webhook_to(None)
+
+
+def test_the_webhook_answers_an_update_once_it_is_handled_even_if_its_handler_failed(telegram, tmp_path):
+    with bot_on_webhook(telegram, tmp_path) as (bot, _):
         user = new_user(telegram)
         agree(user)
         telegram.sends_failing = 2  # the answer to /help, then the apology
@@ -153,18 +162,13 @@ def test_the_webhook_answers_an_update_once_it_is_handled_even_if_its_handler_fa
         assert [status for update, status in telegram.webhook_posts if update == failed] == [200], \
             "answered once, with 200: Telegram does not post a failed update again"
         assert "How MoodTunes works" in user.wait_for_reply(after=user.send("/help"))["text"], "still serving"
-    finally:
-        telegram.route_webhook_to(None)
     assert bot.stop() == 0
     assert "Error handling update" in bot.log_text() and "Could not apologise" in bot.log_text()
 
 
 def test_a_webhook_bot_stopping_finishes_and_answers_the_updates_it_took_and_leaves_new_ones_to_telegram(
         telegram, tmp_path):
-    port = free_port()
-    bot = start_bot(telegram, tmp_path, WEBHOOK_URL="https://moodtunes.example.org/hook", PORT=str(port))
-    telegram.route_webhook_to(f"http://127.0.0.1:{port}/hook")
-    try:
+    with bot_on_webhook(telegram, tmp_path) as (bot, port):
         user = new_user(telegram)
         agree(user)
         telegram.downloads_open.clear()
@@ -193,9 +197,6 @@ def test_a_webhook_bot_stopping_finishes_and_answers_the_updates_it_took_and_lea
         assert "Rate them" in user.wait_for_reply(after=sent)["text"]
         assert bot.process.wait(timeout=30) == 0
         assert telegram.webhook_answered(photo) and not telegram.webhook_answered(later)
-    finally:
-        telegram.downloads_open.set()
-        telegram.route_webhook_to(None)
     assert_clean_log(bot)
 
 
@@ -266,11 +267,6 @@ def test_a_base_url_copied_with_its_bot_suffix_works(telegram, tmp_path):
     assert bot.stop() == 0
     assert_clean_log(bot)
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def post(url: str, body: bytes, secret: str | None) -> int | str:

@@ -2,10 +2,15 @@
 one bot: a press reaches another replica than the photo's answer, the rate limit is shared, and a replica killed
 mid-load loses nothing Telegram was told it had taken."""
 
+import json
+import shutil
+import time
+from pathlib import Path
+
 import pytest
 
 from bot import texts
-from bot_harness import agree, assert_clean_log, empty_room, new_user, rows, selfie
+from bot_harness import REPO, agree, assert_clean_log, empty_room, new_user, rows, selfie
 from bot_replicas import start_cluster
 
 REPLICAS = 3
@@ -21,9 +26,19 @@ def shared_database(request, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cluster(telegram, shared_database, tmp_path_factory):
+def shared_model(tmp_path_factory) -> Path:
+    """The model folder every replica runs from, as on a volume they all mount."""
+    folder = tmp_path_factory.mktemp("model")
+    for name in ("emotion.tflite", "emotion.json"):
+        shutil.copy(REPO / "model" / name, folder / name)
+    return folder / "emotion.tflite"
+
+
+@pytest.fixture(scope="module")
+def cluster(telegram, shared_database, shared_model, tmp_path_factory):
     replicas = start_cluster(telegram, tmp_path_factory.mktemp("replicas"), REPLICAS, shared_database,
-                             RATE_LIMIT_PHOTOS_PER_MINUTE=str(PHOTOS_PER_MINUTE))
+                             RATE_LIMIT_PHOTOS_PER_MINUTE=str(PHOTOS_PER_MINUTE), MODEL_PATH=str(shared_model),
+                             MODEL_CHECK_SECONDS="1")
     yield replicas
     assert replicas.stop() == [0] * (REPLICAS - len(replicas.killed))
     for number, replica in enumerate(replicas.replicas):
@@ -84,6 +99,32 @@ def test_the_rate_limit_and_its_single_slow_down_hold_across_replicas(telegram, 
     assert len({cluster.balancer.replica_of(update) for update in photo_updates}) == REPLICAS
     assert rows(shared_database, "SELECT COUNT(*) FROM photo_events WHERE user_id = ?", user.user_id) == \
         [(PHOTOS_PER_MINUTE,)]
+
+
+def test_a_model_promoted_into_the_shared_folder_reaches_every_replica(telegram, cluster, shared_database,
+                                                                     shared_model):
+    metadata = json.loads(shared_model.with_suffix(".json").read_text())
+    metadata["version"] = f"promoted-{shared_model.parent.name}"
+    shutil.copy(REPO / "model" / "emotion.tflite", shared_model)  # as train.retrain promotes: both files rewritten
+    shared_model.with_suffix(".json").write_text(json.dumps(metadata))
+    time.sleep(1.1)  # past MODEL_CHECK_SECONDS: each replica looks at the files before its next photo
+
+    def every_replica_loaded_it() -> bool:
+        return all(f"Loaded model version {metadata['version']}" in replica.log_text() for replica in cluster.replicas)
+
+    for _ in range(REPLICAS):  # photos one after the other, which the load balancer hands out in turn
+        user = new_user(telegram)
+        agree(user)
+        for variant in range(PHOTOS_PER_MINUTE):
+            if not every_replica_loaded_it():
+                user.wait_for_reply(after=selfie(variant).send(user), contains="Rate them")
+    assert every_replica_loaded_it()
+    user = new_user(telegram)
+    agree(user)
+    for variant in range(PHOTOS_PER_MINUTE):
+        user.wait_for_reply(after=selfie(variant).send(user), contains="Rate them")
+    assert set(rows(shared_database, "SELECT model_version FROM readings WHERE user_id = ?", user.user_id)) == \
+        {(metadata["version"],)}
 
 
 def test_a_replica_killed_mid_load_loses_no_acknowledged_update(telegram, cluster, shared_database):

@@ -260,8 +260,9 @@ class PostgresEngine:
 
     @classmethod
     async def open(cls, url: str) -> "PostgresEngine":
-        pool = psycopg_pool.AsyncConnectionPool(url, min_size=1, max_size=POOL_SIZE, kwargs={"autocommit": True},
-                                                open=False)
+        pool = psycopg_pool.AsyncConnectionPool(
+            url, min_size=1, max_size=POOL_SIZE, kwargs={"autocommit": True}, open=False,
+            check=psycopg_pool.AsyncConnectionPool.check_connection)  # after a server restart: reconnect, not fail
         await pool.open(wait=True, timeout=30)
         return cls(url, pool)
 
@@ -305,11 +306,19 @@ class PostgresEngine:
                 await self._hold("SELECT pg_advisory_unlock(%s)", user_id)
 
     async def _hold(self, sql: str, user_id: int) -> bool:
+        """Run a lock function on the holding connection, connecting again once if the server dropped it (its
+        locks went with it)."""
         async with self._hold_guard:
-            if self._hold_connection is None or self._hold_connection.closed:
-                self._hold_connection = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
-            cursor = await self._hold_connection.execute(sql, (HOLD_KEY + user_id,))
-            return (await cursor.fetchone())[0]
+            for last_try in (False, True):
+                if self._hold_connection is None or self._hold_connection.closed:
+                    self._hold_connection = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+                try:
+                    cursor = await self._hold_connection.execute(sql, (HOLD_KEY + user_id,))
+                    return (await cursor.fetchone())[0]
+                except psycopg.OperationalError:
+                    await self._hold_connection.close()
+                    if last_try:
+                        raise
 
     async def scrub(self) -> None:
         """Nothing to do at once: PostgreSQL's autovacuum reclaims deleted rows' space."""

@@ -151,6 +151,21 @@ async def test_consent_is_stored_with_its_date_and_can_be_withdrawn(database):
     assert not (await database.set_consent(5, False)).consent_given
 
 
+async def test_requests_go_on_after_the_postgresql_server_dropped_every_connection(new_postgresql_database):
+    """As after a database restart or failover: the next request reconnects instead of failing."""
+    url = new_postgresql_database()
+    async with await Database.open(url) as database:
+        await database.set_consent(1, True)
+        async with database.user_lock(1):
+            pass
+        query(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                   "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        assert (await database.get_user(1)).consent_given
+        async with database.user_lock(1):
+            await database.record_reading(1, SAD, "1.0")
+    assert scalar(url, "SELECT COUNT(*) FROM readings") == 1
+
+
 async def test_a_rating_is_stored_once_and_a_second_press_changes_it(database):
     await consenting_user(database, 1)
     first = (await database.recommend(1, SAD, "match"))[0]

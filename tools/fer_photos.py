@@ -6,7 +6,7 @@ background (smooth light, furniture-like shapes, sensor noise) at a chosen size 
 a few degrees. Each face's box (x, y, w, h) in the photo is known exactly, which is what a detector is scored on.
 """
 
-import csv
+from contextlib import closing
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from train.data import _open_text, _parse_row  # FER2013's CSV format, defined once
+from train.data import read_csv_rows  # FER2013's CSV format, defined once
 
 FER2013_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013" / "fer2013_train_publictest.csv.gz"
 # Blue, green, red multipliers of a grayscale face: from pale to dark skin.
@@ -35,14 +35,8 @@ def read_fer_faces(count: int, skip: int = 0, path: str | Path = FER2013_CSV, em
     The few blank frames of FER2013 (one grey level all over) are passed over.
     """
     path = Path(path)
-    with _open_text(path) as text:
-        rows = csv.reader(text)
-        header = [name.strip().lstrip("\ufeff") for name in next(rows, [])]
-        emotion_column, pixels_column = header.index("emotion"), header.index("pixels")
-        numbered = ((number, row) for number, row in enumerate(rows, start=2) if row)
-        chosen = ((number, row) for number, row in numbered if emotion is None or row[emotion_column] == str(emotion))
-        faces = (_parse_row(path, number, row, emotion_column, pixels_column)[1]
-                 for number, row in islice(chosen, skip, None))
+    with closing(read_csv_rows(path, emotion)) as rows:
+        faces = (face for _, face, _ in islice(rows, skip, None))
         kept = list(islice((face for face in faces if face.std() > 10), count))
     if len(kept) < count:
         raise ValueError(f"{path} has fewer than {skip + count} rows")

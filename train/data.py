@@ -15,6 +15,7 @@ import csv
 import gzip
 import hashlib
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,8 +194,10 @@ def _open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding="utf-8", newline="")
 
 
-def _load_csv(path: Path) -> FaceSet:
-    faces, labels, usage = [], [], []
+def read_csv_rows(path: Path, emotion: int | None = None) -> Iterator[tuple[int, np.ndarray, str]]:
+    """The rows of a FER2013 CSV (Kaggle's layout, plain or gzip), one at a time and checked: label, 48x48 uint8
+    face and usage ("Training" where the file has no Usage column); with `emotion`, that label's rows only (the
+    others are passed over unparsed)."""
     with _open_text(path) as text:
         reader = csv.reader(text)
         header = [name.strip().lstrip("\ufeff") for name in next(reader, [])]
@@ -205,14 +208,17 @@ def _load_csv(path: Path) -> FaceSet:
         emotion_col, pixels_col = header.index("emotion"), header.index("pixels")
         usage_col = header.index("Usage") if "Usage" in header else None
         for line_number, row in enumerate(reader, start=2):
-            if not row:
+            if not row or (emotion is not None and row[emotion_col] != str(emotion)):
                 continue
             label, face = _parse_row(path, line_number, row, emotion_col, pixels_col)
-            faces.append(face)
-            labels.append(label)
-            usage.append(row[usage_col].strip() if usage_col is not None and usage_col < len(row) else "Training")
-    if not faces:
+            yield label, face, row[usage_col].strip() if usage_col is not None and usage_col < len(row) else "Training"
+
+
+def _load_csv(path: Path) -> FaceSet:
+    rows = list(read_csv_rows(path))
+    if not rows:
         raise DataError(f"{path}: no data rows")
+    labels, faces, usage = zip(*rows)
     return FaceSet(np.stack(faces), np.array(labels, dtype=np.int64), np.array(usage))
 
 

@@ -8,7 +8,9 @@ WORKDIR /src
 # Dependencies first, so that a code change does not reinstall them.
 COPY requirements.txt ./
 RUN pip install -r requirements.txt
-COPY pyproject.toml README.md LICENSE ./
+# The package metadata names every requirements file (its extras), though only the runtime is installed here.
+COPY pyproject.toml README.md LICENSE requirements-dev.txt ./
+COPY train/requirements.txt train/
 COPY bot/ bot/
 COPY model/ model/
 COPY db/ db/

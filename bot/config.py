@@ -11,8 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from db import DEFAULT_PATH as DEFAULT_DATABASE_PATH
-from db import MAX_RETENTION_DAYS, RETENTION_DAYS
-from db.engine import POSTGRESQL_SCHEMES, is_postgresql
+from db import MAX_RETENTION_DAYS, RETENTION_DAYS, configured_address
 from model.classifier import DEFAULT_MODEL as DEFAULT_MODEL_PATH
 
 OFFICIAL_API_BASE_URL = "https://api.telegram.org"
@@ -110,14 +109,10 @@ def _webhook_secret_from(token: str) -> str:
 
 
 def _database(environ: Mapping[str, str]) -> str | Path:
-    """DATABASE_URL (PostgreSQL) if set, else the SQLite file DATABASE_PATH."""
-    url = environ.get("DATABASE_URL", "").strip()
-    if not url:
-        return Path(environ.get("DATABASE_PATH", "").strip() or DEFAULT_DATABASE_PATH)
-    if not is_postgresql(url):
-        raise ConfigError(f"DATABASE_URL must be a PostgreSQL address ({' or '.join(POSTGRESQL_SCHEMES)}://"
-                          f"user:password@host:5432/database); for a SQLite file set DATABASE_PATH instead.")
-    return url
+    try:
+        return configured_address(environ)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _number(environ: Mapping[str, str], name: str, default, kind, at_most=None):

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from db import DEFAULT_PATH, MAX_RETENTION_DAYS, RETENTION_DAYS, Database, engine
+from db import DEFAULT_PATH, MAX_RETENTION_DAYS, RETENTION_DAYS, Database, configured_address, engine
 from db.catalog import import_songs
 from db.copy import CopyError, copy_database
 from db.database import prepare
@@ -24,8 +24,13 @@ from db.song_csv import CatalogError
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        configured = configured_address(os.environ)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(prog="python -m db", description="MoodTunes' database tools.")
-    parser.add_argument("--db", type=engine.parse_address, default=default_address(os.environ),
+    parser.add_argument("--db", type=engine.parse_address, default=configured,
                         help="a SQLite file or a postgresql:// URL (default: DATABASE_URL, else DATABASE_PATH, "
                              f"else {DEFAULT_PATH})")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -73,10 +78,6 @@ def retention_days(text: str) -> int:
         raise argparse.ArgumentTypeError(f"the days to keep are a whole number from 1 to {MAX_RETENTION_DAYS}, "
                                          f"not {text!r}")
     return int(text)
-
-
-def default_address(environ) -> str | Path:
-    return engine.parse_address(environ.get("DATABASE_URL") or environ.get("DATABASE_PATH") or str(DEFAULT_PATH))
 
 
 def import_command(database: str | Path, file: Path, source: str | None) -> int:

@@ -174,6 +174,19 @@ def begin(connection: Connection) -> None:
 
 # ----- the bot's asynchronous engines -----
 
+class UserLocks:
+    """One asyncio lock per user, in this process, kept only while someone holds or waits for it."""
+
+    def __init__(self):
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def of(self, user_id: int) -> asyncio.Lock:
+        lock = self._locks.get(user_id)
+        if lock is None:
+            lock = self._locks[user_id] = asyncio.Lock()
+        return lock
+
+
 class SqliteEngine:
     """One aiosqlite connection, used by one statement or transaction at a time (a lock): a read never runs inside
     another handler's transaction, and no half-read statement holds an old snapshot that would make the next
@@ -184,7 +197,7 @@ class SqliteEngine:
     def __init__(self, connection: aiosqlite.Connection):
         self._connection = connection
         self._lock = asyncio.Lock()
-        self._user_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._holds = UserLocks()
 
     @classmethod
     async def open(cls, path: Path) -> "SqliteEngine":
@@ -227,10 +240,7 @@ class SqliteEngine:
     @asynccontextmanager
     async def hold_user(self, user_id: int) -> AsyncIterator[None]:
         """Hold the user against other handlers of this process (one bot process per SQLite file)."""
-        lock = self._user_locks.get(user_id)
-        if lock is None:
-            lock = self._user_locks[user_id] = asyncio.Lock()
-        async with lock:
+        async with self._holds.of(user_id):
             yield
 
     async def scrub(self) -> None:
@@ -254,7 +264,7 @@ class PostgresEngine:
     def __init__(self, url: str, pool: psycopg_pool.AsyncConnectionPool):
         self._url = url
         self._pool = pool
-        self._local_holds: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._local_holds = UserLocks()
         self._hold_connection: psycopg.AsyncConnection | None = None
         self._hold_guard = asyncio.Lock()  # one statement at a time on the connection that holds users
 
@@ -294,10 +304,7 @@ class PostgresEngine:
     async def hold_user(self, user_id: int) -> AsyncIterator[None]:
         """Hold the user against every handler of every bot process: a lock in this process, then a session-level
         advisory lock on one shared connection, tried (never waited on, which would stall that connection)."""
-        lock = self._local_holds.get(user_id)
-        if lock is None:
-            lock = self._local_holds[user_id] = asyncio.Lock()
-        async with lock:
+        async with self._local_holds.of(user_id):
             while not await self._hold("SELECT pg_try_advisory_lock(%s)", user_id):
                 await asyncio.sleep(POLL_SECONDS)
             try:

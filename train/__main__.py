@@ -50,6 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--workdir", default="runs/emotion", type=Path, help="checkpoints, logs, resume state")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps-per-epoch", type=int,
+                        help="batches per epoch (default: one pass over the training faces); for short comparisons")
     parser.add_argument("--learning-rate", type=float, default=2e-3, help="peak of the warm-up + cosine schedule")
     parser.add_argument("--width", type=float, default=1.0, help="multiplier on the number of filters")
     parser.add_argument("--patience", type=int, default=8, help="epochs without validation improvement before stopping")
@@ -99,7 +101,7 @@ def main(argv=None) -> int:
              if args.panel or args.panel_photos else [])
 
     classifier = network_from_tflite(args.from_model, args.width) if args.from_model else build_model(args.width)
-    steps = args.epochs * int(np.ceil(len(train_set) / args.batch_size))
+    steps = args.epochs * (args.steps_per_epoch or int(np.ceil(len(train_set) / args.batch_size)))
     compile_for_training(classifier, args.learning_rate, steps, label_smoothing_for(train_set))
     print(f"model: {classifier.count_params():,} parameters, {args.precision}")
 
@@ -129,7 +131,8 @@ def main(argv=None) -> int:
     representative = x_train[np.random.default_rng(args.seed).choice(len(x_train), size=min(500, len(x_train)),
                                                                      replace=False)]
     seen = training_data(args, train_set, val_set, args.holdout_share)
-    seen.update(width=args.width, precision=args.precision, checkpoint=str(args.workdir / READER_FILE))
+    seen.update(width=args.width, precision=args.precision, checkpoint=str(args.workdir / READER_FILE),
+                steps_per_epoch=args.steps_per_epoch)
     if args.extra:
         seen.update(extra_faces=[str(path) for path in args.extra], teachers=args.teachers,
                     teacher_share=args.teacher_share if args.teachers else 0.0,
@@ -208,7 +211,10 @@ def train_model(classifier, train_ds, val_ds, args, panel: list) -> None:
     ]
     if args.max_minutes:
         callbacks.append(StopAfter(args.max_minutes))
-    classifier.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=callbacks,
+    if args.steps_per_epoch:
+        train_ds = train_ds.repeat()
+    classifier.fit(train_ds, validation_data=val_ds, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+                   callbacks=callbacks,
                    verbose=1 if sys.stdout.isatty() else 2)
 
 

@@ -11,17 +11,20 @@ neutral), but a rare label there is not a rare emotion in a selfie. `fit_decisio
 of the log class prior from the logits (logit adjustment, Menon et al., 2021), with `alpha` chosen on the panel.
 """
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 
+import model as model_package
 from model import EmotionModel, ImageError
 from model.preprocess import LABELS, face_to_input
 from train.face_sets import load_face_set
 
 ALPHAS = np.round(np.linspace(0.0, 1.0, 11), 2)
+CACHE = Path.home() / ".cache" / "moodtunes" / "panel"
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,21 @@ def _inputs(faces: np.ndarray) -> np.ndarray:
 
 def _photo_faces(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     """The labelled face of each photo as the bot's pipeline crops it (photos whose face it misses are left out:
-    they count against every checkpoint alike)."""
+    they count against every checkpoint alike). Cached, keyed by the labels and the detection and crop code."""
+    key = hashlib.sha256((folder / "labels.csv").read_bytes())
+    for module in ("detect.py", "crop.py", "decode.py"):
+        key.update((Path(model_package.__file__).parent / module).read_bytes())
+    cached = CACHE / f"{folder.name}-{key.hexdigest()[:16]}.npz"
+    if cached.is_file():
+        with np.load(cached) as data:
+            return data["faces"], data["labels"]
+    faces, labels = _detected_faces(folder)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(cached, faces=faces, labels=labels)
+    return faces, labels
+
+
+def _detected_faces(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     from train.photo_eval import _annotated_box, _judged_face, read_labels
 
     model = EmotionModel.load()

@@ -8,7 +8,7 @@ teacher the same way, on one set or on a panel of several.
     python -m train.evaluate --data FER2013.csv.gz --usage validation --labels ferplus --faces dev_posed.npz \
                              --faces dev_wild_sfew.npz --photos expw_dev [--model PATH | --teacher NAME] [--json]
 
-`--usage validation` is the part of Training that `python -m train` holds out (`train.data.validation_split`).
+`--usage validation` is the part of Training that `python -m train` holds out (`train.data.validation_rows`).
 `--faces` reads a face set `.npz` (`train.face_sets`), `--photos` a folder of photos (`train.photo_eval`); both may
 be repeated. `--teacher hsemotion|mobilefacenet` reads every set with that teacher instead (`train.teachers`).
 One set prints its full report, then its panel row; several print the panel (`train.panel`), and with `--json`

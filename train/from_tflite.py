@@ -34,7 +34,8 @@ def network_from_tflite(path: str | Path, width: float) -> keras.Model:
         else:
             kernel = kernel.T  # (out, in) -> (in, out)
         if layer.kernel.shape != kernel.shape:
-            raise ValueError(f"{path}: weights of shape {kernel.shape} do not fit {layer.name} {layer.kernel.shape}")
+            raise ValueError(f"{path}: weights of shape {kernel.shape} do not fit layer {layer.name} "
+                             f"{layer.kernel.shape} of a width-{width} network")
         if layer.use_bias:
             layer.set_weights([kernel, bias])
         else:

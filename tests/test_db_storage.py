@@ -99,7 +99,7 @@ async def test_a_file_of_schema_3_gains_the_language_choice_and_keeps_its_users(
         assert (user.consent_given, user.mode, user.language) == (True, "lift", None)
         assert (await database.set_language(7, "pt_BR")).language == "pt_BR"
     with engine.connect(path) as connection:
-        assert schema.schema_version(connection) == schema.LATEST_VERSION == 7
+        assert schema.schema_version(connection) == schema.LATEST_VERSION == 8
 
 
 async def test_a_language_chosen_before_consent_implies_no_consent_and_forget_erases_it(database):

@@ -1,8 +1,8 @@
 """The inline buttons under the bot's messages, and what their callback data means.
 
 Callback data is short text, `action:argument`: `consent:yes|no` (greeting), `consent:give|withdraw`
-(/consent), `donate:on|off`, `mode:lift`, `forget:yes`, `language:pt_BR`,
-`face:forget` (unlearn the user's face), `rate:<suggestion id>:up`, `fix` (open the mood picker), `fix:cancel` (back to the songs), `fix:skip` (leave the
+(/consent), `donate:on|off`, `face:forget` (unlearn the user's face), `mode:lift`, `forget:yes`, `language:pt_BR`,
+`rate:<suggestion id>:up`, `fix` (open the mood picker), `fix:cancel` (back to the songs), `fix:skip` (leave the
 "how do you feel?" picker without an answer), `mood:<emotion>`. Button texts are in the user's language (`tr`).
 """
 

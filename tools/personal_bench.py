@@ -82,8 +82,8 @@ def summary(subject: str, reads: list[Read]) -> dict:
     after = [read for read in reads if read.corrections_before >= 1]
     return {"subject": subject, "photos": len(reads), "corrections": corrections,
             "accuracy_before": _accuracy(before, "shared"), "photos_after_first_correction": len(after),
-            "shared_accuracy_after": _accuracy(after, "shared"), "personal_accuracy_after": _accuracy(after, "personal"),
-            **_changes(reads)}
+            "shared_accuracy_after": _accuracy(after, "shared"),
+            "personal_accuracy_after": _accuracy(after, "personal"), **_changes(reads)}
 
 
 def report(by_subject: dict[str, list[Read]], max_corrections: int | None) -> dict:
@@ -94,9 +94,10 @@ def report(by_subject: dict[str, list[Read]], max_corrections: int | None) -> di
     uncorrected = [read for s in subjects if s["corrections"] == 0 for read in by_subject[s["subject"]]]
     return {"photos": len(every), "users": len(subjects), "corrections_per_user": max_corrections,
             "users_corrected_3": len(corrected_3), "photos_later": len(later),
-            "shared_accuracy_later": _accuracy(later, "shared"), "personal_accuracy_later": _accuracy(later, "personal"),
-            **_changes(later), "all_readings": {"shared_accuracy": _accuracy(every, "shared"),
-                                                "personal_accuracy": _accuracy(every, "personal"), **_changes(every)},
+            "shared_accuracy_later": _accuracy(later, "shared"),
+            "personal_accuracy_later": _accuracy(later, "personal"), **_changes(later),
+            "all_readings": {"shared_accuracy": _accuracy(every, "shared"),
+                             "personal_accuracy": _accuracy(every, "personal"), **_changes(every)},
             "uncorrected_changed": sum(read.personal != read.shared for read in uncorrected),
             "subjects": subjects}
 
@@ -128,21 +129,24 @@ async def bench(folder: Path, model: EmotionModel, max_corrections: int | None, 
 
 
 def print_report(figures: dict) -> None:
-    percent = lambda value: "  -  " if value is None else f"{value:6.1%}"  # noqa: E731
-    print(f"{'subject':32} photos corr  before  after: shared personal  right wrong")
+    print(f"{'subject':32} photos corrections before | after 1st: shared personal | made right wrong")
     for s in figures["subjects"]:
-        print(f"{s['subject'][:32]:32} {s['photos']:6} {s['corrections']:4} {percent(s['accuracy_before'])}"
-              f"        {percent(s['shared_accuracy_after'])}  {percent(s['personal_accuracy_after'])}"
-              f"  {s['made_right']:5} {s['made_wrong']:5}")
+        print(f"{s['subject'][:32]:32} {s['photos']:6} {s['corrections']:11} {_percent(s['accuracy_before'])} | "
+              f"          {_percent(s['shared_accuracy_after'])}   {_percent(s['personal_accuracy_after'])} | "
+              f"          {s['made_right']:5} {s['made_wrong']:5}")
     every = figures["all_readings"]
-    print(f"\n{figures['users']} users, {figures['photos']} photos: shared {percent(every['shared_accuracy'])}, "
-          f"personal {percent(every['personal_accuracy'])}; made right {every['made_right']}, "
+    print(f"\n{figures['users']} users, {figures['photos']} photos: shared {_percent(every['shared_accuracy'])}, "
+          f"personal {_percent(every['personal_accuracy'])}; made right {every['made_right']}, "
           f"made wrong {every['made_wrong']}")
     print(f"{figures['users_corrected_3']} users with 3 or more corrections, {figures['photos_later']} photos after "
-          f"the third: shared {percent(figures['shared_accuracy_later'])}, personal "
-          f"{percent(figures['personal_accuracy_later'])}; made right {figures['made_right']}, made wrong "
+          f"the third: shared {_percent(figures['shared_accuracy_later'])}, personal "
+          f"{_percent(figures['personal_accuracy_later'])}; made right {figures['made_right']}, made wrong "
           f"{figures['made_wrong']}")
     print(f"readings changed for users who corrected nothing: {figures['uncorrected_changed']}")
+
+
+def _percent(value: float | None) -> str:
+    return "  -   " if value is None else f"{value:6.1%}"
 
 
 def main(argv=None) -> int:

@@ -24,7 +24,7 @@ import numpy as np
 from model.preprocess import LABELS
 
 CLEAR_READING = 0.8  # a reading whose top probability is at least this is never moved to another emotion
-PRIOR_SD = 1.0  # the prior's spread of each offset (natural log): how far evidence must pull to change a reading
+PRIOR_SD = 0.7  # the prior's spread of each offset (natural log): how far evidence must pull to change a reading
 LET_STAND_WEIGHT = 0.5  # a reading the user did not correct weighs this much against a mood they told the bot
 LESSONS_USED = 400  # the latest lessons of a user (and model version) that are learnt from
 _FLOOR = 1e-4  # the int8 model can output exact zeros; log needs a floor

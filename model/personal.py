@@ -33,11 +33,10 @@ _NEWTON_STEPS, _CONVERGED = 25, 1e-9
 
 @dataclass(frozen=True)
 class Lesson:
-    """One photo of the user as evidence: the model's own output and, if the user told it, the emotion it shows."""
+    """One photo of the user as evidence: the model's own output, and the mood the user said it shows."""
 
     probabilities: Mapping[str, float]  # what the model read, before any adjustment
-    emotion: str  # what the user said it shows, or (not from the user) the reading they let stand
-    from_user: bool  # True: the user said so (a correction, or an answer when asked); False: let stand
+    said: str | None = None  # a correction, or an answer when the bot asked; None: the user let the reading stand
 
 
 @dataclass(frozen=True)
@@ -58,15 +57,15 @@ class FaceAdjustment:
 def learn(lessons: Iterable[Lesson]) -> FaceAdjustment | None:
     """The adjustment the lessons support; None when the user never told the bot a mood (nothing to learn from)."""
     lessons = list(lessons)
-    told = sum(lesson.from_user for lesson in lessons)
+    told = sum(lesson.said is not None for lesson in lessons)
     if not told:
         return None
     logits = np.stack([_logits(lesson.probabilities) for lesson in lessons])
     targets = _softmax(logits)  # let stand: as the model read it
     for row, lesson in enumerate(lessons):
-        if lesson.from_user:
-            targets[row] = [float(label == lesson.emotion) for label in LABELS]
-    weights = np.array([1.0 if lesson.from_user else LET_STAND_WEIGHT for lesson in lessons])
+        if lesson.said is not None:
+            targets[row] = [float(label == lesson.said) for label in LABELS]
+    weights = np.array([LET_STAND_WEIGHT if lesson.said is None else 1.0 for lesson in lessons])
     offsets = _fit(logits, targets, weights)
     return FaceAdjustment({label: float(offset) for label, offset in zip(LABELS, offsets)}, told)
 

@@ -29,7 +29,7 @@ def resting_face() -> tuple[Photo, str, str]:
         output = model.analyze(photo.jpeg)[0].probabilities
         first, taught = sorted(output, key=output.get, reverse=True)[:2]
         stored = {label: round(p, 4) for label, p in output.items()}  # as the database keeps it
-        reads = [read_for_user(output, learn([Lesson(stored, taught, True)] * count)) for count in range(4)]
+        reads = [read_for_user(output, learn([Lesson(stored, said=taught)] * count)) for count in range(4)]
         tops = [max(read, key=read.get) for read in reads]
         if tops == [first] * CORRECTIONS + [taught] and min(max(read.values()) for read in reads) >= CANT_TELL_BELOW:
             return photo, first, taught

@@ -22,14 +22,14 @@ def top(reading) -> str:
 
 
 def test_a_user_who_never_told_a_mood_reads_exactly_as_the_model_does():
-    let_stand = [Lesson(RESTING_FACE, "sad", from_user=False), Lesson(SMILE, "happy", from_user=False)]
+    let_stand = [Lesson(RESTING_FACE), Lesson(SMILE)]
     assert learn([]) is None and learn(let_stand) is None
     assert read_for_user(RESTING_FACE, learn(let_stand)) is RESTING_FACE, "the very same probabilities"
 
 
 def test_three_corrections_of_a_resting_face_teach_the_bot_to_read_it_as_calm():
-    accepted_smiles = [Lesson(SMILE, "happy", from_user=False)] * 5
-    adjustment = learn([*accepted_smiles, *[Lesson(RESTING_FACE, "neutral", from_user=True)] * 3])
+    accepted_smiles = [Lesson(SMILE)] * 5
+    adjustment = learn([*accepted_smiles, *[Lesson(RESTING_FACE, said="neutral")] * 3])
     read = read_for_user(probabilities(sad=0.48, neutral=0.36), adjustment)
     assert top(read) == "neutral" and adjustment.lessons_from_user == 3
     assert sum(read.values()) == pytest.approx(1.0)
@@ -37,15 +37,15 @@ def test_three_corrections_of_a_resting_face_teach_the_bot_to_read_it_as_calm():
 
 
 def test_one_odd_correction_among_readings_the_user_let_stand_changes_little():
-    lessons = [Lesson(SMILE, "happy", from_user=False)] * 10 + [Lesson(RESTING_FACE, "sad", from_user=False)] * 10
-    adjustment = learn([*lessons, Lesson(RESTING_FACE, "angry", from_user=True)])
+    lessons = [Lesson(SMILE)] * 10 + [Lesson(RESTING_FACE)] * 10
+    adjustment = learn([*lessons, Lesson(RESTING_FACE, said="angry")])
     assert max(abs(offset) for offset in adjustment.offsets.values()) < 1
     for face in (RESTING_FACE, SMILE, probabilities(sad=0.45, angry=0.2), probabilities(neutral=0.5, sad=0.3)):
         assert top(read_for_user(face, adjustment)) == top(face)
 
 
 def test_a_clear_reading_is_never_moved_however_many_corrections_say_otherwise():
-    adjustment = learn([Lesson(probabilities(happy=0.7, neutral=0.25), "neutral", from_user=True)] * 40)
+    adjustment = learn([Lesson(probabilities(happy=0.7, neutral=0.25), said="neutral")] * 40)
     big_smile = probabilities(happy=CLEAR_READING, neutral=0.15)
     assert read_for_user(big_smile, adjustment) == big_smile
     assert top(read_for_user(probabilities(happy=0.7, neutral=0.25), adjustment)) == "neutral"
@@ -53,7 +53,7 @@ def test_a_clear_reading_is_never_moved_however_many_corrections_say_otherwise()
 
 def test_outputs_of_exactly_zero_and_many_corrections_give_a_finite_adjustment():
     certain = {label: float(label == "disgust") for label in LABELS}
-    adjustment = learn([Lesson(certain, "fear", from_user=True)] * 60 + [Lesson(SMILE, "happy", from_user=False)])
+    adjustment = learn([Lesson(certain, said="fear")] * 60 + [Lesson(SMILE)])
     offsets = np.array(list(adjustment.offsets.values()))
     assert np.isfinite(offsets).all() and np.abs(offsets).max() < 20
     read = read_for_user(probabilities(disgust=0.4, fear=0.1), adjustment)

@@ -250,9 +250,10 @@ class Database:
     async def face_adjustment(self, user_id: int, model_version: str) -> FaceAdjustment | None:
         """What the user's latest readings by this model version teach about how their face reads
         (`model.personal.learn`); None while they have not told the bot a mood it read."""
-        rows = await self._all("SELECT model_output, said, confidence FROM readings WHERE user_id = ? AND "
-                               "model_version = ? AND model_output IS NOT NULL ORDER BY reading_id DESC LIMIT ?",
-                               user_id, model_version, LESSONS_USED)
+        lessons = "FROM readings WHERE user_id = ? AND model_version = ? AND model_output IS NOT NULL"
+        rows = await self._all(f"SELECT model_output, said, confidence {lessons} AND EXISTS (SELECT 1 {lessons} AND "
+                               f"said IS NOT NULL) ORDER BY reading_id DESC LIMIT ?",  # most users never correct
+                               user_id, model_version, user_id, model_version, LESSONS_USED)
         return learn(Lesson(json.loads(output), said) for output, said, confidence in rows
                      if said or confidence >= CANT_TELL_BELOW)  # when the bot asked, silence says nothing
 

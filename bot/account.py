@@ -4,7 +4,7 @@
 import html
 from datetime import datetime, timezone
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 
 from bot import i18n, keyboards, texts
 from bot.context import BotContext, consented_user, show
@@ -47,10 +47,10 @@ async def answer_consent(update: Update, context: BotContext) -> None:
 
 
 async def consent_command(update: Update, context: BotContext) -> None:
-    """Show whether and when the user consented, with buttons to change it and to donate face crops."""
-    user = await context.db.get_user(update.effective_user.id)
-    await update.effective_message.reply_text(texts.consent_text(context.tr, user),
-                                              reply_markup=_consent_settings(context, user))
+    """Show whether and when the user consented, with buttons to change it, to donate face crops and to unlearn
+    their face."""
+    text, buttons = await _consent_view(context, await context.db.get_user(update.effective_user.id))
+    await update.effective_message.reply_text(text, reply_markup=buttons)
 
 
 async def change_consent(update: Update, context: BotContext) -> None:
@@ -59,9 +59,8 @@ async def change_consent(update: Update, context: BotContext) -> None:
     given = query.data == "consent:give"
     user = await _set_consent(update, context, given)
     await query.answer(context.tr(texts.CONSENT_GIVEN_SHORT if given else texts.CONSENT_WITHDRAWN_SHORT))
-    text = texts.consent_text(context.tr, user)
-    await show(query, text if given else f"{context.tr(texts.CONSENT_WITHDRAWN)}\n\n{text}",
-               _consent_settings(context, user))
+    text, buttons = await _consent_view(context, user)
+    await show(query, text if given else f"{context.tr(texts.CONSENT_WITHDRAWN)}\n\n{text}", buttons)
 
 
 async def change_donation(update: Update, context: BotContext) -> None:
@@ -73,7 +72,19 @@ async def change_donation(update: Update, context: BotContext) -> None:
     async with context.db.user_lock(update.effective_user.id):  # a photo being answered now keeps no crop
         user = await context.db.set_donation(update.effective_user.id, donate)  # off: crops deleted
     await query.answer(context.tr(texts.DONATION_ON if donate else texts.DONATION_OFF))
-    await show(query, texts.consent_text(context.tr, user), _consent_settings(context, user))
+    await show(query, *await _consent_view(context, user))
+
+
+async def unlearn_face(update: Update, context: BotContext) -> None:
+    """Forget what the user's corrections taught about their face (from the /consent view), and show the new state."""
+    query = update.callback_query
+    user = await consented_user(update, context)
+    if user is None:
+        return
+    async with context.db.user_lock(user.user_id):  # a photo being answered now is read as before, or as anyone's
+        await context.db.forget_face(user.user_id)
+    await query.answer(context.tr(texts.FACE_UNLEARNT))
+    await show(query, *await _consent_view(context, user))
 
 
 async def language_command(update: Update, context: BotContext) -> None:
@@ -153,8 +164,11 @@ async def stats(update: Update, context: BotContext) -> None:
     await update.effective_message.reply_text(stats_text(await context.db.stats(), context.model.version))
 
 
-def _consent_settings(context: BotContext, user: User | None):
-    return keyboards.consent_settings(context.tr, user, context.settings.consent_min_age)
+async def _consent_view(context: BotContext, user: User | None) -> tuple[str, InlineKeyboardMarkup]:
+    """What /consent shows (text and buttons): consent, crop donation, and how many corrections teach their face."""
+    corrections = await context.db.face_corrections(user.user_id) if user is not None and user.consent_given else 0
+    return (texts.consent_text(context.tr, user, corrections),
+            keyboards.consent_settings(context.tr, user, context.settings.consent_min_age, face_learnt=corrections > 0))
 
 
 async def _set_consent(update: Update, context: BotContext, given: bool) -> User | None:

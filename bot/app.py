@@ -70,6 +70,7 @@ def build_application(settings: Settings, model: LiveModel) -> Application:
         CallbackQueryHandler(account.answer_consent, pattern=r"^consent:(yes|no)$"),
         CallbackQueryHandler(account.change_consent, pattern=r"^consent:(give|withdraw)$"),
         CallbackQueryHandler(account.change_donation, pattern=r"^donate:(on|off)$"),
+        CallbackQueryHandler(account.unlearn_face, pattern=r"^face:forget$"),
         CallbackQueryHandler(account.change_mode, pattern=r"^mode:(match|lift)$"),
         CallbackQueryHandler(account.change_language, pattern=rf"^language:({'|'.join(i18n.LANGUAGES)})$"),
         CallbackQueryHandler(account.answer_forget, pattern=r"^forget:(yes|no)$"),

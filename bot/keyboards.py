@@ -1,7 +1,7 @@
 """The inline buttons under the bot's messages, and what their callback data means.
 
 Callback data is short text, `action:argument`: `consent:yes|no` (greeting), `consent:give|withdraw`
-(/consent), `donate:on|off`, `mode:lift`, `forget:yes`, `language:pt_BR`,
+(/consent), `donate:on|off`, `face:forget` (unlearn the user's face), `mode:lift`, `forget:yes`, `language:pt_BR`,
 `rate:<suggestion id>:up`, `fix` (open the mood picker), `fix:cancel` (back to the songs), `fix:skip` (leave the
 "how do you feel?" picker without an answer), `mood:<emotion>`. Button texts are in the user's language (`tr`).
 """
@@ -24,15 +24,17 @@ def consent_buttons(tr: Translator, age: int) -> InlineKeyboardMarkup:
                                  [InlineKeyboardButton(tr(N_("Not now")), callback_data="consent:no")]])
 
 
-def consent_settings(tr: Translator, user, age: int) -> InlineKeyboardMarkup:
-    """What /consent offers: give or withdraw consent, and switch crop donation on or off."""
+def consent_settings(tr: Translator, user, age: int, face_learnt: bool = False) -> InlineKeyboardMarkup:
+    """What /consent offers: give or withdraw consent, switch crop donation on or off, and unlearn the user's face
+    when their corrections taught it something."""
     if user is None or not user.consent_given:
         return InlineKeyboardMarkup([[InlineKeyboardButton(tr(I_AGREE, age=age), callback_data="consent:give")]])
     donation = (InlineKeyboardButton(tr(N_("🧩 Stop donating face crops")), callback_data="donate:off")
                 if user.donate_crops
                 else InlineKeyboardButton(tr(N_("🧩 Donate face crops of corrections")), callback_data="donate:on"))
-    return InlineKeyboardMarkup([[donation], [InlineKeyboardButton(tr(N_("Withdraw consent")),
-                                                                   callback_data="consent:withdraw")]])
+    unlearn = [[InlineKeyboardButton(tr(N_("🧠 Unlearn my face")), callback_data="face:forget")]] if face_learnt else []
+    return InlineKeyboardMarkup([[donation], *unlearn, [InlineKeyboardButton(tr(N_("Withdraw consent")),
+                                                                             callback_data="consent:withdraw")]])
 
 
 def mode_buttons(tr: Translator, current: str) -> InlineKeyboardMarkup:

@@ -30,6 +30,7 @@ class MoodReading:
     confidence: float
     runner_up: str
     runner_up_confidence: float
+    model_alone: str | None = None  # what the model alone read, when the user's corrections changed the reading
 
     @property
     def verdict(self) -> str:
@@ -39,10 +40,12 @@ class MoodReading:
         return "unsure" if self.confidence < UNSURE_BELOW else "sure"
 
 
-def read_mood(probabilities: Mapping[str, float]) -> MoodReading:
-    """The two most probable emotions of a face."""
+def read_mood(probabilities: Mapping[str, float], model_output: Mapping[str, float] | None = None) -> MoodReading:
+    """The two most probable emotions of a face; with the model's own `model_output`, what it read alone if that
+    differs (the probabilities are then what was learnt of the user made of it)."""
     (first, p_first), (second, p_second) = sorted(probabilities.items(), key=lambda item: -item[1])[:2]
-    return MoodReading(first, p_first, second, p_second)
+    model_alone = max(model_output, key=model_output.get) if model_output is not None else first
+    return MoodReading(first, p_first, second, p_second, model_alone if model_alone != first else None)
 
 
 def one_hot(emotion: str) -> dict[str, float]:
@@ -65,22 +68,33 @@ def confidence_words(tr: Translator, confidence: float) -> str:
 
 
 def describe_mood(tr: Translator, reading: MoodReading, faces_seen: int = 1) -> str:
-    """One or two sentences about the mood the face shows, honest about doubt."""
+    """One or two sentences about the mood the face shows, honest about doubt, and whether the user's corrections
+    changed it."""
     crowd = tr.ngettext("I see {count} face, so I read the biggest one.",
                         "I see {count} faces, so I read the biggest one.", faces_seen) + "\n" if faces_seen > 1 else ""
     percent, runner_up_percent = tr.percent(reading.confidence), tr.percent(reading.runner_up_confidence)
     if reading.verdict == "cant_tell":
-        return crowd + tr(N_("Honestly, I can't read the mood in this face: my best guess, {mood}, is only "
-                             "{percent} likely. How do you feel?"),
-                          mood=tr(EMOTION_NAMES[reading.emotion]), percent=percent)
-    if reading.verdict == "unsure":
-        return crowd + tr(N_("This face might show {mood} ({percent}), but I'm not sure: it could also be "
-                             "{runner_up} ({runner_up_percent})."),
-                          mood=mood_name(tr, reading.emotion), percent=percent,
-                          runner_up=mood_name(tr, reading.runner_up), runner_up_percent=runner_up_percent)
-    return crowd + tr(N_("I read {mood} in this face: {sureness} ({percent})."),
-                      mood=mood_name(tr, reading.emotion), sureness=confidence_words(tr, reading.confidence),
-                      percent=percent)
+        mood = tr(N_("Honestly, I can't read the mood in this face: my best guess, {mood}, is only "
+                     "{percent} likely. How do you feel?"),
+                  mood=tr(EMOTION_NAMES[reading.emotion]), percent=percent)
+    elif reading.verdict == "unsure":
+        mood = tr(N_("This face might show {mood} ({percent}), but I'm not sure: it could also be "
+                     "{runner_up} ({runner_up_percent})."),
+                  mood=mood_name(tr, reading.emotion), percent=percent,
+                  runner_up=mood_name(tr, reading.runner_up), runner_up_percent=runner_up_percent)
+    else:
+        mood = tr(N_("I read {mood} in this face: {sureness} ({percent})."),
+                  mood=mood_name(tr, reading.emotion), sureness=confidence_words(tr, reading.confidence),
+                  percent=percent)
+    return crowd + mood + _learnt(tr, reading)
+
+
+def _learnt(tr: Translator, reading: MoodReading) -> str:
+    """A line saying that the user's corrections changed the reading, and what the model alone read."""
+    if reading.model_alone is None:
+        return ""
+    return "\n" + tr(N_("🧠 Learnt from your corrections: without them I'd have read {mood}."),
+                     mood=tr(EMOTION_NAMES[reading.model_alone]))
 
 
 def song_lines(tr: Translator, suggestions: Sequence) -> str:

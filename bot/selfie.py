@@ -69,20 +69,22 @@ async def _answer(message: Message, context: BotContext, user: User, faces: list
     if not faces:
         await message.reply_text(context.tr(texts.NO_FACE))
         return
-    face, reading = faces[0], read_mood(faces[0].probabilities)
-    await context.db.record_reading(user.user_id, face.probabilities, model_version)
+    face = faces[0]  # read as the user's own corrections taught (model/personal.py)
+    probabilities = await context.db.personal_probabilities(user.user_id, face.probabilities, model_version)
+    reading = read_mood(probabilities, face.probabilities)
+    reading_id = await context.db.record_reading(user.user_id, probabilities, model_version, face.probabilities)
     if reading.verdict == "cant_tell":
         suggestions, buttons = [], keyboards.mood_picker(context.tr, correcting=False)
     else:
-        suggestions = await context.db.recommend(user.user_id, face.probabilities, user.mode, n=SONGS_PER_ANSWER,
+        suggestions = await context.db.recommend(user.user_id, probabilities, user.mode, n=SONGS_PER_ANSWER,
                                                  model_version=model_version, emotion=reading.emotion)
         buttons = keyboards.song_buttons(context.tr, [suggestion.suggestion_id for suggestion in suggestions])
     answer = await message.reply_text(result_text(context.tr, reading, len(faces), suggestions, user.mode),
                                       reply_markup=buttons)
     await context.remember_photo(answer, user.user_id, AnsweredPhoto(
-        predicted=face.emotion, probabilities=dict(face.probabilities), model_version=model_version,
+        predicted=reading.emotion, probabilities=dict(face.probabilities), model_version=model_version,
         face48=face.face48.tobytes() if user.donate_crops else None,
-        song_buttons=buttons.to_dict() if suggestions else None))
+        song_buttons=buttons.to_dict() if suggestions else None, reading_id=reading_id))
 
 
 async def _download(attachment: PhotoSize | Document, message: Message, context: BotContext) -> bytes | None:
@@ -183,7 +185,8 @@ async def pick_mood(update: Update, context: BotContext) -> None:
             await query.answer(context.tr(texts.OLD_PHOTO), show_alert=True)
             return
         await context.db.record_emotion_feedback(user.user_id, read.predicted, emotion, read.probabilities,
-                                                 read.model_version, read.face48 if user.donate_crops else None)
+                                                 read.model_version, read.face48 if user.donate_crops else None,
+                                                 read.reading_id)
         suggestions = await context.db.recommend(user.user_id, one_hot(emotion), user.mode, n=SONGS_PER_ANSWER,
                                                  model_version=read.model_version, emotion=emotion)
         await query.answer(context.tr(N_("Thanks, noted!")))

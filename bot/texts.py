@@ -71,12 +71,16 @@ PRIVACY = N_(
     "• <b>What I keep</b>, under your Telegram user id:\n"
     "  – <b>your choices</b>: your consent (with your word that you are {age} or older) and when you gave or "
     "withdrew it, whether you donate face crops, your song mode and language;\n"
-    "  – a <b>mood log</b>: for each photo, the mood I read, how sure I was, the model version and the time (not "
-    "the photo);\n"
+    "  – a <b>mood log</b>: for each photo, the mood I read, how sure I was, how the model alone read each emotion, "
+    "the model version and the time (not the photo);\n"
     "  – the <b>songs</b> I suggested, and your 👍/👎 ratings of them;\n"
     "  – your <b>corrections</b>: the moods you corrected or picked, with what the model had read. Only if you opt "
     "in under /consent (off by default), a tiny 48×48 grey crop of your face goes with them, to retrain the model; "
     "turning it off deletes the crops at once;\n"
+    "  – <b>what I learn about your face</b>: from the moods you correct (and, a little, the readings you let stand), "
+    "how much to lean towards each emotion when I read your face, for the model version that read them; a reading "
+    "I'm sure of is never changed. It comes from the mood log and goes with it; “🧠 Unlearn my face” under /consent "
+    "resets it;\n"
     "  – what I read in your last few photos (with their 48×48 face crops if you donate them, used only if you "
     "correct me), so that you can still correct my guess: kept for {answers_period} at most;\n"
     "  – when you sent photos and when I last asked you to wait, for the limit on photos per minute: kept for "
@@ -138,6 +142,7 @@ AGREED = N_("✅ You agreed on {day}, so I read the mood in your selfies.")
 DONATING = N_("🧩 Face-crop donation is <b>on</b>: when you correct my guess, a 48×48 grey crop of your face is kept "
               "to retrain me.")
 NOT_DONATING = N_("🧩 Face-crop donation is <b>off</b>: no picture of you is ever kept.")
+FACE_UNLEARNT = N_("Done: I read your face like anyone's again.")
 
 
 def mode_text(tr: Translator, mode: str) -> str:
@@ -145,11 +150,17 @@ def mode_text(tr: Translator, mode: str) -> str:
     return f"{tr(MODE_MATCH_NOW if mode == 'match' else MODE_LIFT_NOW)}\n\n{tr(MODES_EXPLAINED)}"
 
 
-def consent_text(tr: Translator, user) -> str:
-    """What /consent shows: whether and when the user agreed, and whether they donate face crops."""
+def consent_text(tr: Translator, user, face_corrections: int = 0) -> str:
+    """What /consent shows: whether and when the user agreed, whether they donate face crops, and how many of their
+    corrections teach the bot their face."""
     if user is None or not user.consent_given:
         return tr(NOT_AGREED)
-    return f"{tr(AGREED, day=tr.date(user.consent_at))}\n{tr(DONATING if user.donate_crops else NOT_DONATING)}"
+    text = f"{tr(AGREED, day=tr.date(user.consent_at))}\n{tr(DONATING if user.donate_crops else NOT_DONATING)}"
+    if face_corrections:
+        text += "\n" + tr.ngettext("🧠 I read your face with what {count} correction of yours taught me.",
+                                   "🧠 I read your face with what {count} corrections of yours taught me.",
+                                   face_corrections)
+    return text
 
 
 def privacy_text(tr: Translator, retention_days: int, min_age: int) -> str:

@@ -18,6 +18,8 @@ import numpy as np
 
 from db import engine, recommender, schema
 from db.catalog import seed_bundled_catalog
+from model.confidence import CANT_TELL_BELOW
+from model.personal import LESSONS_USED, FaceAdjustment, Lesson, learn, read_for_user
 from model.preprocess import LABELS
 
 RECENT_SUGGESTIONS = 50  # a song is not suggested again to a user within their last this many suggestions
@@ -83,6 +85,7 @@ class AnsweredPhoto:
     model_version: str
     face48: bytes | None = None  # 48x48 grayscale; kept only while the user donates crops
     song_buttons: dict | None = None  # the answer's buttons as Telegram's JSON, put back when the picker closes
+    reading_id: int | None = None  # the mood-log row of the reading, which a correction teaches
 
 
 @dataclass(frozen=True)
@@ -224,15 +227,47 @@ class Database:
 
     # ----- photos, songs and ratings -----
 
-    async def record_reading(self, user_id: int, probabilities: Mapping[str, float], model_version: str) -> int:
-        """Note that a photo of the user was read (its top emotion, confidence and time only): the production
-        statistics and the user's /moods journal."""
+    async def record_reading(self, user_id: int, probabilities: Mapping[str, float], model_version: str,
+                             model_output: Mapping[str, float] | None = None) -> int:
+        """Note that a photo of the user was read (its top emotion, confidence and time): the production statistics
+        and the user's /moods journal; and, as a lesson about their face, the model's own output (`model_output`,
+        when `probabilities` are what was learnt of the user made of it). Returns the reading's id."""
         emotion = max(probabilities, key=probabilities.get)
         async with self._transaction(user_id) as db:
             cursor = await db.execute(
-                "INSERT INTO readings (user_id, emotion, confidence, model_version, created_at) VALUES (?, ?, ?, ?, ?) "
-                "RETURNING reading_id", (user_id, emotion, float(probabilities[emotion]), model_version, _now()))
+                "INSERT INTO readings (user_id, emotion, confidence, model_version, model_output, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING reading_id",
+                (user_id, emotion, float(probabilities[emotion]), model_version, _probabilities_json(
+                    probabilities if model_output is None else model_output), _now()))
             return (await cursor.fetchone())[0]
+
+    async def personal_probabilities(self, user_id: int, model_output: Mapping[str, float],
+                                     model_version: str) -> Mapping[str, float]:
+        """The model's output for a face of the user, read as their own corrections taught (`model.personal`): the
+        very same object while nothing was learnt for this model version."""
+        return read_for_user(model_output, await self.face_adjustment(user_id, model_version))
+
+    async def face_adjustment(self, user_id: int, model_version: str) -> FaceAdjustment | None:
+        """What the user's latest readings by this model version teach about how their face reads
+        (`model.personal.learn`); None while they have not told the bot a mood it read."""
+        lessons = "FROM readings WHERE user_id = ? AND model_version = ? AND model_output IS NOT NULL"
+        rows = await self._all(f"SELECT model_output, said, confidence {lessons} AND EXISTS (SELECT 1 {lessons} AND "
+                               f"said IS NOT NULL) ORDER BY reading_id DESC LIMIT ?",  # most users never correct
+                               user_id, model_version, user_id, model_version, LESSONS_USED)
+        return learn(Lesson(json.loads(output), said) for output, said, confidence in rows
+                     if said or confidence >= CANT_TELL_BELOW)  # when the bot asked, silence says nothing
+
+    async def face_corrections(self, user_id: int) -> int:
+        """How many of the user's readings teach the bot their face with a mood they said (any model version)."""
+        return (await self._one("SELECT COUNT(*) FROM readings WHERE user_id = ? AND model_output IS NOT NULL "
+                                "AND said IS NOT NULL", user_id))[0]
+
+    async def forget_face(self, user_id: int) -> int:
+        """Unlearn the user's face: their readings teach nothing any more (the mood log stays); readings changed."""
+        async with self._transaction(user_id) as db:
+            cursor = await db.execute("UPDATE readings SET model_output = NULL, said = NULL WHERE user_id = ? AND "
+                                      "model_output IS NOT NULL", (user_id,))
+            return cursor.rowcount
 
     async def recommend(self, user_id: int, probabilities: Mapping[str, float], mode: str,
                         n: int = recommender.ANSWER_SIZE,
@@ -317,8 +352,9 @@ class Database:
 
     async def record_emotion_feedback(self, user_id: int, predicted: str, corrected: str,
                                       probabilities: Mapping[str, float], model_version: str,
-                                      face48: bytes | None = None) -> int:
-        """Store the user's correction of the model; the crop is kept only while the user donates crops."""
+                                      face48: bytes | None = None, reading_id: int | None = None) -> int:
+        """Store the user's correction of the model (`probabilities`: its own output); the crop is kept only while the
+        user donates crops. The reading `reading_id`, if given, then teaches the user's face the corrected mood."""
         if corrected not in LABELS or predicted not in LABELS:
             raise ValueError(f"unknown emotion in {predicted!r} -> {corrected!r}")
         if face48 is not None and len(face48) != FACE48_BYTES:
@@ -331,8 +367,10 @@ class Database:
             cursor = await db.execute(
                 "INSERT INTO emotion_feedback (user_id, predicted, corrected, probabilities, model_version, face48, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING feedback_id",
-                (user_id, predicted, corrected, json.dumps({k: round(float(v), 4) for k, v in probabilities.items()}),
-                 model_version, face48, _now()))
+                (user_id, predicted, corrected, _probabilities_json(probabilities), model_version, face48, _now()))
+            if reading_id is not None:
+                await db.execute("UPDATE readings SET said = ? WHERE reading_id = ? AND user_id = ?",
+                                 (corrected, reading_id, user_id))
             return (await cursor.fetchone())[0]
 
     async def donated_crops(self) -> list[DonatedCrop]:
@@ -383,10 +421,10 @@ class Database:
             face48 = photo.face48 if consenting[0] else None  # the table refuses a crop of the wrong size
             await db.execute(
                 "INSERT INTO answered_photos (chat_id, message_id, user_id, predicted, probabilities, model_version, "
-                "face48, song_buttons, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "face48, song_buttons, reading_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (chat_id, message_id, user_id, photo.predicted,
                  json.dumps({k: float(v) for k, v in photo.probabilities.items()}), photo.model_version, face48,
-                 None if photo.song_buttons is None else json.dumps(photo.song_buttons), _now()))
+                 None if photo.song_buttons is None else json.dumps(photo.song_buttons), photo.reading_id, _now()))
             await db.execute(
                 "DELETE FROM answered_photos WHERE user_id = ? AND (chat_id, message_id) NOT IN (SELECT chat_id, "
                 "message_id FROM answered_photos WHERE user_id = ? ORDER BY created_at DESC, message_id DESC LIMIT ?)",
@@ -394,13 +432,13 @@ class Database:
 
     async def recall_photo(self, chat_id: int, message_id: int, user_id: int) -> AnsweredPhoto | None:
         """What the user's answer in that message was about; None once forgotten (or if it is not theirs)."""
-        row = await self._one("SELECT predicted, probabilities, model_version, face48, song_buttons "
+        row = await self._one("SELECT predicted, probabilities, model_version, face48, song_buttons, reading_id "
                               "FROM answered_photos WHERE chat_id = ? AND message_id = ? AND user_id = ?",
                               chat_id, message_id, user_id)
         if row is None:
             return None
         return AnsweredPhoto(row[0], json.loads(row[1]), row[2], None if row[3] is None else bytes(row[3]),
-                             None if row[4] is None else json.loads(row[4]))
+                             None if row[4] is None else json.loads(row[4]), row[5])
 
     async def drop_photo(self, chat_id: int, message_id: int, user_id: int) -> bool:
         """Forget one answered photo; says whether it was still remembered (so that only one press uses it)."""
@@ -572,6 +610,10 @@ async def _count_rating(db: engine.AsyncConnection, song_id: int, emotion: str, 
                      f"ON CONFLICT (song_id, emotion) DO UPDATE SET "
                      f"{column} = CASE WHEN song_scores.{column} + ? < 0 THEN 0 ELSE song_scores.{column} + ? END",
                      (song_id, emotion, max(delta, 0), delta, delta))
+
+
+def _probabilities_json(probabilities: Mapping[str, float]) -> str:
+    return json.dumps({label: round(float(p), 4) for label, p in probabilities.items()})
 
 
 def _placeholders(values: list) -> str:

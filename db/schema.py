@@ -156,6 +156,16 @@ MIGRATIONS = (
     ALTER TABLE photo_events ADD COLUMN update_id {bigint};
     CREATE UNIQUE INDEX photo_events_by_update ON photo_events (update_id);
     """,
+    # 8: each reading teaches how the user's face reads (model/personal.py): the model's own output, and the mood
+    # the user said it shows when they corrected it (the answered photo knows its reading, to note that).
+    """
+    -- JSON {{emotion: probability}} before the user's adjustment; NULL: teaches nothing (older, or reset by the user)
+    ALTER TABLE readings ADD COLUMN model_output TEXT;
+    -- the mood the user said the face shows, when they corrected the reading
+    ALTER TABLE readings ADD COLUMN said TEXT;
+    ALTER TABLE answered_photos ADD COLUMN reading_id {bigint};
+    CREATE INDEX readings_by_user_and_model ON readings (user_id, model_version, reading_id);
+    """,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

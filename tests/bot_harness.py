@@ -149,16 +149,14 @@ class Photo:
 @cache
 def selfie(variant: int = 0) -> Photo:
     """A 640x480 photo with one ~300 px smiling face (a FER2013 `happy` face, the kind people send as selfies)."""
-    face = read_fer_faces(1, skip=variant, emotion=LABELS.index("happy"))[0]
-    return _photo(640, 480, [PlacedFace(face, (170, 90, 300, 300))], seed=variant)
+    return photo_of(read_fer_faces(1, skip=variant, emotion=LABELS.index("happy"))[0], seed=variant)
 
 
 @cache
 def puzzling_selfie() -> Photo:
     """A selfie whose face the model (2.0.0) can't read with confidence (26%, under 30%): the bot asks instead.
     A new model may read it better: then pick another low-confidence FER2013 face."""
-    face = read_fer_faces(387)[-1]  # the 387th face of FER2013 (blank frames passed over)
-    return _photo(640, 480, [PlacedFace(face, (170, 90, 300, 300))], seed=386)
+    return photo_of(read_fer_faces(387)[-1], seed=386)  # the 387th face of FER2013 (blank frames passed over)
 
 
 @cache
@@ -172,6 +170,11 @@ def group_photo() -> Photo:
 def empty_room() -> Photo:
     """A photo with no face in it."""
     return _photo(640, 480, [], seed=3)
+
+
+def photo_of(face: np.ndarray, seed: int = 0) -> Photo:
+    """A 640x480 selfie of one ~300 px face (a 48x48 FER2013 face)."""
+    return _photo(640, 480, [PlacedFace(face, (170, 90, 300, 300))], seed=seed)
 
 
 def _photo(width: int, height: int, faces: list[PlacedFace], seed: int) -> Photo:

@@ -87,7 +87,8 @@ def test_privacy_names_every_kind_of_data_kept_and_for_how_long(telegram, runnin
     privacy = user.wait_for_reply(after=user.send("/privacy"))["text"]
     for kind in ("your consent (with your word that you are 16 or older) and when", "whether you donate face crops",
                  "song mode and language", "mood log", "(not the photo)",
-                 "the mood I read, how sure I was, the model version and the time",
+                 "the mood I read, how sure I was, how the model alone read each emotion, the model version",
+                 "what I learn about your face", "a reading I'm sure of is never changed", "Unlearn my face",
                  "songs</b> I suggested", "ratings", "moods you corrected", "48×48 grey crop", "Only if you opt in",
                  "last few photos", "kept for 2 days at most", "photos per minute", "kept for 1 hour", "How long",
                  "deleted once they are 180 days old", "/forget erases all of it", "anonymous count of 👍/👎 stays",

@@ -99,7 +99,7 @@ async def test_a_file_of_schema_3_gains_the_language_choice_and_keeps_its_users(
         assert (user.consent_given, user.mode, user.language) == (True, "lift", None)
         assert (await database.set_language(7, "pt_BR")).language == "pt_BR"
     with engine.connect(path) as connection:
-        assert schema.schema_version(connection) == schema.LATEST_VERSION == 7
+        assert schema.schema_version(connection) == schema.LATEST_VERSION == 8
 
 
 async def test_a_language_chosen_before_consent_implies_no_consent_and_forget_erases_it(database):
@@ -372,3 +372,21 @@ async def test_concurrent_requests_wait_for_an_outside_writer_instead_of_failing
         writer.join()
     assert [result for result in results if result is not None] == []
     assert scalar(path, "SELECT COUNT(*) FROM readings") == 100
+
+
+async def test_a_correction_teaches_the_user_s_face_for_that_model_version_only_until_they_unlearn_it(database):
+    await consenting_user(database, 1)
+    reading = await database.record_reading(1, SAD, "1.0")
+    assert await database.personal_probabilities(1, SAD, "1.0") is SAD, "nothing learnt: the model's own output"
+    await database.record_emotion_feedback(1, "sad", "neutral", SAD, "1.0", reading_id=reading)
+
+    learnt = await database.personal_probabilities(1, SAD, "1.0")
+    assert learnt["neutral"] > SAD["neutral"] and learnt["sad"] < SAD["sad"]
+    assert await database.face_corrections(1) == 1
+    assert await database.personal_probabilities(1, SAD, "1.1") is SAD, "another model version learnt nothing"
+    assert await database.personal_probabilities(2, SAD, "1.0") is SAD, "nor did another user"
+
+    assert await database.forget_face(1) == 1
+    assert await database.personal_probabilities(1, SAD, "1.0") is SAD
+    assert await database.face_corrections(1) == 0
+    assert scalar(database.address, "SELECT COUNT(*) FROM readings WHERE user_id = 1") == 1, "the mood log stays"

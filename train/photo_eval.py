@@ -66,8 +66,8 @@ def evaluate_photos(model: EmotionModel, folder: Path) -> dict:
         except ImageError:
             unreadable += 1
             faces = []
-        annotated = _annotated_box(row)
-        face = _judged_face(faces, annotated)
+        annotated = annotated_box(row)
+        face = judged_face(faces, annotated)
         found_counts.append(len(faces))
         largest_is_judged.append(face is not None and face is faces[0])
         judged.append(None if face is None else np.array([face.probabilities[label] for label in LABELS]))
@@ -75,13 +75,15 @@ def evaluate_photos(model: EmotionModel, folder: Path) -> dict:
     return _report(model, rows, judged, crops, np.array(found_counts), np.array(largest_is_judged), unreadable)
 
 
-def _annotated_box(row: dict) -> tuple[float, ...] | None:
+def annotated_box(row: dict) -> tuple[float, ...] | None:
+    """The row's face box (x, y, w, h), or None without the box columns."""
     if not all(row.get(name) for name in BOX_COLUMNS):
         return None
     return tuple(float(row[name]) for name in BOX_COLUMNS)
 
 
-def _judged_face(faces, annotated):
+def judged_face(faces, annotated):
+    """The detected face the row is about: the one overlapping its box, else the largest (the one the bot reads)."""
     if not faces:
         return None
     if annotated is None:

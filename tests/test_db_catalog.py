@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.i18n import LANGUAGES, menu_language_code
 from db import engine, schema
 from db.catalog import BUNDLED_CATALOG, import_songs
 from db.database import prepare
@@ -47,6 +48,14 @@ def test_the_bundled_catalog_has_at_least_300_songs_and_30_for_every_emotion():
     for emotion in LABELS:
         assert sum(emotion in row.moods for row in rows) >= 30, emotion
     assert len({row.language for row in rows}) >= 8 and len({row.year // 10 for row in rows if row.year}) >= 6
+
+
+@pytest.mark.parametrize("language", [menu_language_code(language) for language in LANGUAGES])
+def test_every_language_the_bot_speaks_has_at_least_60_songs_with_some_for_every_emotion(language):
+    rows = [row for row in read_song_csv(BUNDLED_CATALOG) if row.language == language]
+    assert len(rows) >= 60
+    for emotion in LABELS:
+        assert sum(emotion in row.moods for row in rows) >= 5, emotion
 
 
 def test_every_song_gets_links_that_need_no_api_key(connection):

@@ -1,7 +1,8 @@
 """Calibrate a trained classifier and export it as TFLite (float and int8) with its metadata.
 
-The exported graph is `softmax(logits / T)`, the logits those of a reader (`train.network.reader`: the network on
-the face and its mirror image), with the temperature T fitted on validation data, so the probabilities the bot
+The exported graph is `softmax((logits + b) / T)`, the logits those of a reader (`train.network.reader`: the network
+on the face and its mirror image), b a per-class decision bias (zero, or the class balancing of train.choose), with
+the temperature T fitted on validation data, so the probabilities the bot
 shows are calibrated without the bot knowing anything about temperatures.
 Files written into the output folder:
 - `emotion.tflite`: int8 weights and activations (float32 in and out), what the bot runs;
@@ -41,10 +42,13 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(min(fine, key=nll))
 
 
-def calibrated_model(reader: keras.Model, temperature: float) -> keras.Model:
-    """Wrap a logits model into one that outputs calibrated probabilities."""
+def calibrated_model(reader: keras.Model, temperature: float, bias: np.ndarray | None = None) -> keras.Model:
+    """Wrap a logits model into one that outputs calibrated probabilities, decided with the per-class `bias`."""
     inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 1), name="face")
-    probabilities = keras.layers.Softmax(name="probabilities")(reader(inputs, training=False) / temperature)
+    logits = reader(inputs, training=False)
+    if bias is not None:
+        logits = logits + keras.ops.convert_to_tensor(np.asarray(bias, np.float32)[np.newaxis])
+    probabilities = keras.layers.Softmax(name="probabilities")(logits / temperature)
     return keras.Model(inputs, probabilities)
 
 
@@ -59,10 +63,10 @@ def to_tflite(model: keras.Model, representative_faces: np.ndarray | None = None
 
 
 def export(reader: keras.Model, temperature: float, representative_faces: np.ndarray, out_dir: Path,
-           version: str, training_data: dict) -> dict:
+           version: str, training_data: dict, bias: np.ndarray | None = None) -> dict:
     """Write both TFLite files and the metadata; return the metadata."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = calibrated_model(reader, temperature)
+    model = calibrated_model(reader, temperature, bias)
     files = {FLOAT_FILE: to_tflite(model), INT8_FILE: to_tflite(model, representative_faces)}
     for name, content in files.items():
         (out_dir / name).write_bytes(content)
@@ -72,8 +76,10 @@ def export(reader: keras.Model, temperature: float, representative_faces: np.nda
         "labels": list(LABELS),
         "input": {"height": INPUT_SIZE, "width": INPUT_SIZE, "channels": 1, "color": "grayscale",
                   "dtype": "float32", "scale": PIXEL_SCALE, "offset": 0.0},
-        "output": "softmax probabilities, temperature-calibrated",
+        "output": "softmax probabilities, temperature-calibrated"
+                  + (", of the logits plus a per-class decision bias" if bias is not None else ""),
         "temperature": round(temperature, 4),
+        "decision_bias": None if bias is None else dict(zip(LABELS, np.round(np.asarray(bias), 4).tolist())),
         "quantization": "int8",
         "architecture": f"VGG-style CNN, {reader.count_params():,} parameters, run on the face and its mirror image",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -183,7 +183,7 @@ async def test_five_metal_songs_thumbed_down_and_metal_stops_coming_first(databa
                        for _ in range(12)]
         metal_first[personal] = sum(metal(answer[0].song) for answer in answers)
         metal_songs[personal] = sum(metal(s.song) for answer in answers for s in answer)
-    assert metal_first[True] == 0 and metal_first[False] >= 3, metal_first
+    assert metal_first[False] >= 3 and metal_first[True] <= metal_first[False] / 3, metal_first
     assert metal_songs[True] < metal_songs[False] / 2, metal_songs
 
 

@@ -1,10 +1,8 @@
 """Cutting a detected face out of a photo the way FER2013 framed its faces, so the classifier sees what it learnt.
 
-FER2013 crops are square and tight: from the forehead to just below the chin. The face is aligned by its eyes:
-where the detector finds them, the frame is placed and sized so that they land where they sit on an average
-FER2013 face (`EYES_ON_FER_FRAME`), and turned so they are level, as they mostly are in FER2013. Without eyes, the
-box places the frame (`python -m tools.compare_detectors` measures where BlazeFace's box falls on that frame, the
-`box_on_fer_frame` figures in model/DETECTION.md; this module inverts it). The crop is converted to
+FER2013 crops are square and tight: from the forehead to just below the chin. `python -m tools.compare_detectors`
+measures where BlazeFace's box falls on that frame (the `box_on_fer_frame` figures in model/DETECTION.md); this
+module inverts it. The crop is also turned so the eyes are level, as they mostly are in FER2013, converted to
 grayscale only where the face is, never the whole photo, and brought to the brightness and contrast of an average
 FER2013 face, so a dim room or a flash does not change what the model reads (on the FER scene photos of
 `python -m train.photo_sets`, pipeline accuracy 58.4% -> 65.2% for model 2.0.0, dim photos gaining most; on the
@@ -21,20 +19,21 @@ from model.detect import Detection
 # Where BlazeFace's box sits on a FER2013 frame, as shares of the frame's side: medians over FER2013 faces
 # pasted at 10-60% of a photo's width (they do not drift with the size; single faces spread by about +-20%).
 BOX_ON_FER_FRAME = {"x": 0.09, "y": 0.145, "w": 0.85}
-# Where the eyes sit on a FER2013 frame: their midpoint and their distance apart, as shares of the frame's side.
-# Medians over 1,500 FER2013 faces pasted 200 px wide into a grey photo: BlazeFace mid (0.496, 0.388), span 0.376;
-# YuNet (the teachers' detector, which placed the landmarks of the extra training faces) mid (0.500, 0.384), span 0.383.
-EYES_ON_FER_FRAME = {"x": 0.5, "y": 0.386, "span": 0.38}
-# A turned head brings the eyes closer together: the eyes set the frame's size only within this factor of the box's.
-EYE_SIZE_RANGE = (0.8, 1.25)
 FER_MEAN, FER_STD = 126.4, 54.5  # mean brightness and contrast (std) of FER2013 faces
 CROP_SIDE = 96  # twice the model's input: the shared preprocessing then halves it with INTER_AREA
 
 
 def crop_face(image: np.ndarray, detection: Detection) -> np.ndarray:
     """The face as a square grayscale uint8 crop framed like FER2013, eyes level, at most CROP_SIDE pixels a side."""
-    centre_x, centre_y, side, angle = fer_frame(detection)
+    x, y, width, height = detection.box
+    side = max(width, height) / BOX_ON_FER_FRAME["w"]
+    angle = _roll(detection)
     cos, sin = math.cos(angle), math.sin(angle)
+    # Frame centre = box centre + the box-to-frame offset, turned with the face.
+    offset_x = (0.5 - BOX_ON_FER_FRAME["x"] - BOX_ON_FER_FRAME["w"] / 2) * side
+    offset_y = (0.5 - BOX_ON_FER_FRAME["y"] - BOX_ON_FER_FRAME["w"] / 2) * side
+    centre_x = x + width / 2 + cos * offset_x - sin * offset_y
+    centre_y = y + height / 2 + sin * offset_x + cos * offset_y
 
     reach = side * (abs(cos) + abs(sin)) / 2 + 2
     left, top = max(int(centre_x - reach), 0), max(int(centre_y - reach), 0)
@@ -57,27 +56,16 @@ def crop_face(image: np.ndarray, detection: Detection) -> np.ndarray:
     return normalise_exposure(face)
 
 
-def fer_frame(detection: Detection) -> tuple[float, float, float, float]:
-    """The FER2013-like frame of a detected face: centre x, centre y, side (pixels) and roll (radians)."""
-    x, y, width, height = detection.box
-    side = max(width, height) / BOX_ON_FER_FRAME["w"]
-    if detection.eyes is None:
-        # Frame centre = box centre + the box-to-frame offset.
-        return (x + width / 2 + (0.5 - BOX_ON_FER_FRAME["x"] - BOX_ON_FER_FRAME["w"] / 2) * side,
-                y + height / 2 + (0.5 - BOX_ON_FER_FRAME["y"] - BOX_ON_FER_FRAME["w"] / 2) * side, side, 0.0)
-    (x1, y1), (x2, y2) = sorted(detection.eyes)
-    angle = math.atan2(y2 - y1, x2 - x1)
-    span = math.hypot(x2 - x1, y2 - y1)
-    side = float(np.clip(span / EYES_ON_FER_FRAME["span"], side * EYE_SIZE_RANGE[0], side * EYE_SIZE_RANGE[1]))
-    # Frame centre = the eyes' midpoint + the eyes-to-frame-centre offset, turned with the face.
-    offset_x, offset_y = (0.5 - EYES_ON_FER_FRAME["x"]) * side, (0.5 - EYES_ON_FER_FRAME["y"]) * side
-    cos, sin = math.cos(angle), math.sin(angle)
-    return ((x1 + x2) / 2 + cos * offset_x - sin * offset_y, (y1 + y2) / 2 + sin * offset_x + cos * offset_y,
-            side, angle)
-
-
 def normalise_exposure(face: np.ndarray) -> np.ndarray:
     """The crop's brightness (mean) and contrast (standard deviation) set to those of an average FER2013 face."""
     pixels = face.astype(np.float32)
     spread = max(float(pixels.std()), 1.0)
     return np.clip((pixels - pixels.mean()) * (FER_STD / spread) + FER_MEAN, 0, 255).astype(np.uint8)
+
+
+def _roll(detection: Detection) -> float:
+    """The angle (radians) of the line through the eyes; 0 when the detector gave no eyes."""
+    if detection.eyes is None:
+        return 0.0
+    (x1, y1), (x2, y2) = sorted(detection.eyes)
+    return math.atan2(y2 - y1, x2 - x1)

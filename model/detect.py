@@ -31,13 +31,14 @@ MAX_TILES = 20  # very tall or wide photos get larger tiles rather than more of 
 CONFIRM_ZOOM = 3.0  # an unsure candidate is looked at again in a view this many times its size
 MATCH_IOU = 0.3  # a closer look confirms a candidate when its box overlaps the candidate's this much
 TILE_MAX_FACE = 0.6  # in a tile, only faces up to this share of its side count
-# What BlazeFace alone does not check (it finds "faces" in a grey gradient with text): a face has its two eyes
-# apart, and features all over it. These take the gradients with text read as a face from 53 of 144 to 2, and cost
-# 3 of the 480 faces of `python -m tools.compare_detectors` (model/DETECTION.md has the figures).
-MIN_EYE_SPAN = 0.15  # the eyes are at least this share of the box's side apart (they collapse together on text)
+# What BlazeFace alone does not check (it finds "faces" in a grey gradient with text): a face has features all over
+# it, and where its eyes collapse together (on text, but also on a face seen in profile) most of its box is busy.
+# model/DETECTION.md has the figures.
+MIN_EYE_SPAN = 0.15  # eyes closer than this share of the box's side: text, or a face in profile
 FEATURE_VIEW = 48  # pixels: the box is judged at the size the classifier sees
 FLAT_LAPLACIAN = 2.0  # grey levels: a pixel this smooth has no feature on it
 MAX_FLAT_SHARE = 0.75  # at most this share of a face's box is featureless
+MAX_FLAT_SHARE_IN_PROFILE = 0.3  # ... and at most this share when its eyes collapse together
 
 
 @dataclass(frozen=True)
@@ -163,17 +164,16 @@ class BlazeFaceDetector:
 
 
 def _looks_like_a_face(image: np.ndarray, detection: Detection) -> bool:
-    """Whether a detection has a face's eyes and features: BlazeFace's score alone passes smooth shapes with text."""
+    """Whether a detection has a face's features: BlazeFace's score alone passes smooth shapes with text."""
     x, y, w, h = detection.box
-    (right_x, right_y), (left_x, left_y) = detection.eyes
-    if np.hypot(left_x - right_x, left_y - right_y) < MIN_EYE_SPAN * max(w, h):
-        return False
     box = image[int(y):int(np.ceil(y + h)), int(x):int(np.ceil(x + w))]
     if box.size == 0:
         return False
     grey = cv2.cvtColor(cv2.resize(box, (FEATURE_VIEW, FEATURE_VIEW), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
-    flat = np.abs(cv2.Laplacian(grey.astype(np.float32), cv2.CV_32F)) < FLAT_LAPLACIAN
-    return flat.mean() <= MAX_FLAT_SHARE
+    flat = (np.abs(cv2.Laplacian(grey.astype(np.float32), cv2.CV_32F)) < FLAT_LAPLACIAN).mean()
+    (right_x, right_y), (left_x, left_y) = detection.eyes
+    in_profile = np.hypot(left_x - right_x, left_y - right_y) < MIN_EYE_SPAN * max(w, h)
+    return flat <= (MAX_FLAT_SHARE_IN_PROFILE if in_profile else MAX_FLAT_SHARE)
 
 
 def ssd_anchors(input_size: int, layout: tuple[tuple[int, int], ...]) -> np.ndarray:

@@ -61,7 +61,7 @@ def test_the_thresholds_sit_between_chance_and_certainty():
 
 
 def test_the_bot_words_each_confidence_band_the_evaluation_reports_differently():
-    from train.evaluate import CONFIDENCE_BANDS  # the model card's table of accuracy per band
+    from train.metrics import CONFIDENCE_BANDS  # the model card's table of accuracy per band
 
     def wording(confidence: float) -> tuple[str, str]:
         return read_mood(probabilities(angry=confidence)).verdict, confidence_words(EN, confidence)

@@ -11,7 +11,7 @@ import pytest
 
 from db import Database
 from model.preprocess import LABELS
-from train import evaluate
+from train import evaluate, metrics
 from train.__main__ import main as train_main
 from train.data import FERPLUS_VOTES_FILE
 from train.export import fit_temperature
@@ -126,15 +126,15 @@ def test_calibration_error_is_zero_when_confidence_matches_accuracy_and_large_wh
     labels = np.array([0, 0, 0, 0])
     honest = np.tile([0.75, 0.25, 0, 0, 0, 0, 0], (4, 1))
     honest[3] = [0.25, 0.75, 0, 0, 0, 0, 0]  # 3 of 4 right, each said with 75% confidence
-    assert evaluate.expected_calibration_error(labels, honest) == pytest.approx(0.0)
+    assert metrics.expected_calibration_error(labels, honest) == pytest.approx(0.0)
     overconfident = np.tile([0.0, 1.0, 0, 0, 0, 0, 0], (4, 1))
-    assert evaluate.expected_calibration_error(labels, overconfident) == pytest.approx(1.0)
+    assert metrics.expected_calibration_error(labels, overconfident) == pytest.approx(1.0)
 
 
 def test_the_evaluation_says_how_often_each_confidence_band_is_right():
     probabilities = np.full((4, len(LABELS)), 0.01)
     probabilities[0, 0], probabilities[1, 0], probabilities[2, 3], probabilities[3, 3] = 0.9, 0.9, 0.4, 0.2
-    bands = {(band["from"], band["to"]): band for band in evaluate.metrics(np.array([0, 1, 3, 3]),
+    bands = {(band["from"], band["to"]): band for band in metrics.metrics(np.array([0, 1, 3, 3]),
                                                                             probabilities)["confidence_bands"]}
     assert bands[(0.85, 1.0)] == {"from": 0.85, "to": 1.0, "share": 0.5, "accuracy": 0.5}
     assert bands[(0.30, 0.55)]["accuracy"] == 1.0 and bands[(0.0, 0.30)]["share"] == 0.25

@@ -14,9 +14,9 @@ from db import Database
 from model.preprocess import LABELS
 from tools.fer_photos import read_fer_faces
 from test_train_retrain import band_model, export_model, write_band_csv  # tests/ is on sys.path, as for bot_harness
-from train import evaluate
+from train import metrics
 from train.data import FaceSet
-from train.evaluate import reliability
+from train.metrics import reliability
 from train.photo_sets import build
 from train.report import main, wilson_interval
 
@@ -126,7 +126,7 @@ def test_reliability_bins_give_the_same_calibration_error_as_train_evaluate():
     counts, confidence, accuracy = reliability(labels, probabilities)
     assert counts.sum() == 500
     ece = float(np.sum(counts * np.abs(confidence - accuracy)) / counts.sum())
-    assert ece == pytest.approx(evaluate.expected_calibration_error(labels, probabilities))
+    assert ece == pytest.approx(metrics.expected_calibration_error(labels, probabilities))
 
 
 def test_whole_photo_sets_get_a_section_with_their_groups(lab, tmp_path):

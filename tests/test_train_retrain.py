@@ -13,6 +13,7 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
+import cv2
 import keras
 import numpy as np
 import pytest
@@ -84,6 +85,18 @@ def export_model(model: keras.Model, folder: Path, version: str) -> Path:
     return folder
 
 
+def write_band_faces(path: Path, labels: list[int], shown: list[int] | None = None) -> Path:
+    """A face set `.npz` (`train.face_sets`' layout: 96x96 colour crops, no landmarks found) of band faces showing
+    `shown` (default: their labels), for the panel."""
+    rng = np.random.default_rng(4)
+    faces = [cv2.cvtColor(cv2.resize(band_face(label, rng), (96, 96), interpolation=cv2.INTER_NEAREST),
+                          cv2.COLOR_GRAY2RGB) for label in (shown or labels)]
+    np.savez_compressed(path, faces=np.stack(faces), labels=np.array(labels, np.int8),
+                        source=np.array(["bands"] * len(labels)), face_found=np.zeros(len(labels), bool),
+                        landmarks=np.full((len(labels), 5, 2), np.nan, np.float32))
+    return path
+
+
 async def fill_database(path: str | Path) -> str | Path:
     """Four donors, a user who corrects without donating, and one who donated then withdrew."""
     rng = np.random.default_rng(2)
@@ -104,12 +117,18 @@ async def fill_database(path: str | Path) -> str | Path:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, new_postgresql_database) -> dict[str, Path]:
     """Data, database (PostgreSQL: the SQLite file is the report's and the bot's tests' default), a starting
-    checkpoint and two current models (hopeless, perfect), shared by the tests."""
+    checkpoint, two current models (hopeless, perfect) and panel face sets, shared by the tests: band faces of the
+    emotions the held-out faces show (where the hopeless model is always wrong, so any candidate may pass), and happy
+    band faces labelled disgust (what the hopeless model always answers)."""
     root = tmp_path_factory.mktemp("retrain")
     start = root / "start.keras"
     build_model(width=0.125).save(start)
+    tested = [LABELS.index(name) for name in TESTED for _ in range(4)]
     return {
         "data": write_band_csv(root / "bands.csv"),
+        "panel": write_band_faces(root / "bands.npz", tested),
+        "disgust_only": write_band_faces(root / "disgust_only.npz", [LABELS.index("disgust")] * 8,
+                                         shown=[LABELS.index("happy")] * 8),
         "db": asyncio.run(fill_database(new_postgresql_database())),
         "start": start,
         "hopeless": export_model(band_model(perfect=False), root / "hopeless", "hopeless-1"),
@@ -117,10 +136,14 @@ def world(tmp_path_factory, new_postgresql_database) -> dict[str, Path]:
     }
 
 
-def retrain(world, out: Path, workdir: Path, version: str) -> int:
+def retrain(world, out: Path, workdir: Path, version: str, panel: tuple[str, ...] = ("panel",)) -> int:
     return main(["--db", str(world["db"]), "--data", str(world["data"]), "--labels", "fer2013", "--out", str(out),
                  "--from", str(world["start"]), "--workdir", str(workdir), "--epochs", "1", "--batch-size", "32",
-                 "--min-holdout-crops", "10", "--version", version])
+                 "--min-holdout-crops", "10", "--version", version, *panel_options(world, panel)])
+
+
+def panel_options(world, sets: tuple[str, ...]) -> list[str]:
+    return [option for name in sets for option in ("--panel-faces", str(world[name]))]
 
 
 @pytest.fixture(scope="module")
@@ -194,11 +217,38 @@ def test_a_candidate_worse_than_the_current_model_is_refused_and_nothing_changes
     assert comparison["promoted"] is False and comparison["reasons"]
 
 
+def test_a_candidate_worse_on_one_panel_set_is_refused_though_better_on_the_held_out_faces(world, tmp_path, capsys):
+    out = shutil.copytree(world["hopeless"], tmp_path / "model")
+    before = folder_bytes(out)
+    assert retrain(world, out, tmp_path / "runs", "2.0.0", panel=("panel", "disgust_only")) == 0
+    printed = capsys.readouterr().out
+    assert folder_bytes(out) == before
+    assert "keeping version hopeless-1" in printed and "panel, balanced accuracy" in printed
+    comparison = json.loads((tmp_path / "runs" / "2.0.0" / "comparison.json").read_text())
+    assert comparison["promoted"] is False
+    assert [reason.split(":")[0] for reason in comparison["reasons"]] == ["disgust_only"]
+    assert comparison["panel"]["current"]["sets"]["disgust_only"]["interval"] == [1.0, 1.0]
+
+
+def test_a_release_of_an_exported_model_passes_the_same_panel(world, tmp_path, capsys):
+    out = shutil.copytree(world["hopeless"], tmp_path / "model")
+    release = ["--data", str(world["data"]), "--labels", "fer2013", "--out", str(out),
+               *panel_options(world, ("panel",))]
+    assert main(["--release", str(world["perfect"]), *release]) == 0
+    assert EmotionModel.load(out / "emotion.tflite").version == "perfect-1"
+    assert "released version perfect-1" in capsys.readouterr().out
+    worse = shutil.copytree(world["hopeless"], tmp_path / "worse")
+    assert main(["--release", str(worse), *release]) == 0
+    assert EmotionModel.load(out / "emotion.tflite").version == "perfect-1"
+    printed = capsys.readouterr().out
+    assert "keeping version perfect-1" in printed and "bands: balanced accuracy" in printed
+
+
 def test_the_next_retrain_starts_from_the_promoted_candidate_without_being_told(world, promoted, tmp_path):
     out = shutil.copytree(promoted, tmp_path / "model")
     assert main(["--db", str(world["db"]), "--data", str(world["data"]), "--labels", "fer2013", "--out", str(out),
                  "--workdir", str(tmp_path / "runs"), "--epochs", "1", "--min-holdout-crops", "10",
-                 "--version", "3.0.0"]) == 0
+                 "--version", "3.0.0", *panel_options(world, ("panel",))]) == 0
     started = json.loads((tmp_path / "runs" / "3.0.0" / "emotion.json").read_text())["training_data"]
     assert started["fine_tuned_from"] == {"version": "2.0.0", "checkpoint": "candidate.keras"}
 
@@ -252,7 +302,7 @@ def test_nothing_is_held_out_with_too_few_crops_or_a_single_donor():
 # ----- the promotion rule -----
 
 def report(accuracy: float, recalls: dict[str, float], support: int = 10) -> dict:
-    """A made-up `train.evaluate.metrics()` report."""
+    """A made-up `train.metrics.metrics()` report."""
     per_class = {name: {"precision": 0.5, "recall": recalls.get(name, 0.5), "f1": 0.5,
                         "support": 0 if name == "disgust" else support} for name in LABELS}
     return {"n": support * (len(LABELS) - 1), "accuracy": accuracy, "per_class": per_class}

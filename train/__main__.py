@@ -28,7 +28,8 @@ import numpy as np
 from model.preprocess import LABELS
 from train import evaluate
 from train.choose import PanelCheckpoint, fit_decision_bias, load_panel, panel_scores
-from train.data import LABEL_SOURCES, FaceSet, combine, holdout_split, load_faces
+from train.data import (HOLDOUT_SHARE, LABEL_SOURCES, TEST_USAGE, TRAIN_USAGE, FaceSet, combine, holdout_split,
+                        load_faces)
 from train.export import export, fit_temperature, write_metadata
 from train.face_sets import TEACHERS, load_face_set
 from train.from_tflite import network_from_tflite
@@ -58,10 +59,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-minutes", type=float, help="stop training after the epoch that passes this wall time")
     parser.add_argument("--precision", choices=("mixed_bfloat16", "float32"), default="mixed_bfloat16",
                         help="bfloat16 compute with float32 weights halves the time per epoch on CPUs with AVX512-BF16")
-    parser.add_argument("--train-usage", default="Training")
-    parser.add_argument("--holdout-share", type=float, default=0.1,
+    parser.add_argument("--train-usage", default=TRAIN_USAGE)
+    parser.add_argument("--holdout-share", type=float, default=HOLDOUT_SHARE,
                         help="share of the training images held out to choose checkpoints and fit calibration")
-    parser.add_argument("--test-usage", default="PublicTest",
+    parser.add_argument("--test-usage", default=TEST_USAGE,
                         help="the untouched split the exported model is tested on")
     parser.add_argument("--version", default=datetime.now(timezone.utc).strftime("%Y.%m.%d-%H%M"))
     parser.add_argument("--seed", type=int, default=1337)

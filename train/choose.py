@@ -62,9 +62,14 @@ def panel_scores(logits: list[np.ndarray], panel: list[PanelSet], bias: np.ndarr
 
 
 def fit_decision_bias(logits: list[np.ndarray], panel: list[PanelSet], prior: np.ndarray) -> tuple[float, np.ndarray]:
-    """(alpha, bias): the share of the log prior subtracted from the logits that gives the best panel mean."""
+    """(alpha, bias): the share of the log prior subtracted from the logits that gives the best panel mean.
+
+    Only the sets that show every emotion choose it: a set without neutral faces (posed lab photos) would reward
+    never answering neutral, and a resting face read as sad is as wrong as an angry one read as neutral."""
     log_prior = np.log(np.maximum(prior, 1e-6))
-    alpha = max(ALPHAS, key=lambda a: panel_scores(logits, panel, -a * log_prior)["panel"])
+    complete = [i for i, s in enumerate(panel) if len(np.unique(s.labels)) == len(LABELS)] or list(range(len(panel)))
+    chosen_logits, chosen_sets = [logits[i] for i in complete], [panel[i] for i in complete]
+    alpha = max(ALPHAS, key=lambda a: panel_scores(chosen_logits, chosen_sets, -a * log_prior)["panel"])
     return float(alpha), (-alpha * log_prior).astype(np.float32)
 
 

@@ -37,6 +37,9 @@ TIED, NOT_OURS = -1, -2
 SET_ASIDE = {"tie": TIED, "contempt, unknown or not a face": NOT_OURS}
 FOLDER_SPLITS = {"train": "Training", "test": "PublicTest", "val": "PublicTest", "validation": "PublicTest"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+# How `python -m train` splits FER2013: it trains on Training less a share held out by image for validation
+# (checkpoints, calibration, the panel's FER+ validation set) and tests on the untouched PublicTest.
+TRAIN_USAGE, TEST_USAGE, HOLDOUT_SHARE = "Training", "PublicTest", 0.1
 
 
 class DataError(ValueError):
@@ -72,9 +75,7 @@ class FaceSet:
 
     def trainable(self) -> "FaceSet":
         """Only the faces with something to learn from: a label, or votes for at least one of the seven classes."""
-        if self.targets is None:
-            return self.labelled()
-        return self.subset(self.targets.sum(axis=1) > 0)
+        return self.subset(_trainable(self))
 
     def target_distribution(self) -> np.ndarray:
         """(N, 7) float32 training targets: the crowd's vote distribution, or FER2013's label one-hot."""
@@ -85,6 +86,10 @@ class FaceSet:
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self.labels[self.labels >= 0], minlength=len(LABELS))
         return dict(zip(LABELS, counts.tolist()))
+
+
+def _trainable(faces: FaceSet) -> np.ndarray:
+    return faces.labels >= 0 if faces.targets is None else faces.targets.sum(axis=1) > 0
 
 
 def combine(*parts: FaceSet) -> FaceSet:
@@ -172,10 +177,23 @@ def holdout_split(train: FaceSet, test: FaceSet, share: float) -> tuple[FaceSet,
     the split is the same on every run. Training faces that are also in the test set are dropped from both, so
     the test set stays untouched by checkpoint choice and calibration; `dropped` counts them.
     """
-    keys = image_keys(train.faces)
-    in_test = np.isin(keys, image_keys(test.faces))
-    held_out = (keys % np.uint64(10_000)) < np.uint64(round(share * 10_000))
+    held_out, in_test = _held_out(train.faces, test.faces, share)
     return train.subset(~held_out & ~in_test), train.subset(held_out & ~in_test), int(in_test.sum())
+
+
+def validation_rows(faces: FaceSet, share: float = HOLDOUT_SHARE) -> np.ndarray:
+    """Which rows of the whole data set `python -m train` holds out of Training for validation, the faces labelled
+    as it trains on them (with the crowd's labels, faces without a usable vote are not trained on nor held out)."""
+    candidates = (faces.usage == TRAIN_USAGE) & _trainable(faces)
+    held_out, in_test = _held_out(faces.faces[candidates], faces.split(TEST_USAGE).faces, share)
+    rows = np.zeros(len(faces), bool)
+    rows[np.flatnonzero(candidates)[held_out & ~in_test]] = True
+    return rows
+
+
+def _held_out(train_faces: np.ndarray, test_faces: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
+    keys = image_keys(train_faces)
+    return (keys % np.uint64(10_000)) < np.uint64(round(share * 10_000)), np.isin(keys, image_keys(test_faces))
 
 
 def load_fer2013(path: str | Path) -> FaceSet:

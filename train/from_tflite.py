@@ -4,7 +4,8 @@
 machine has only `model/emotion.tflite`. That file holds every weight the network has, with each batch norm folded
 into the convolution or dense layer before it and the weights quantized to int8 per output channel. Dequantized,
 they go back into `train.network.build_model`'s layers (kernel = the folded weights, batch norm = identity plus the
-folded bias), which computes the same function to within the int8 rounding, ready to be fine-tuned.
+folded bias), which computes the same function to within the int8 rounding, ready to be fine-tuned. The batch norms
+are frozen: in training mode they would normalise by each batch's statistics, which the folded weights never saw.
 """
 
 from pathlib import Path
@@ -43,6 +44,7 @@ def network_from_tflite(path: str | Path, width: float) -> keras.Model:
     for norm, (_, bias) in zip(norms, layers):
         identity_variance = np.full_like(bias, 1.0 - norm.epsilon)
         norm.set_weights([np.ones_like(bias), bias, np.zeros_like(bias), identity_variance])
+        norm.trainable = False  # Keras runs a frozen batch norm in inference mode, training or not
     return network
 
 

@@ -11,11 +11,12 @@ DIR holds images and `labels.csv` with columns `file,emotion` and, optionally:
   value by value with its accuracy and how often each emotion is predicted, so no emotion is favoured for a
   whole group unnoticed.
 Figures: photos, face found, accuracy and balanced accuracy (mean recall), recall per class, confusion matrix,
-prediction rate per class, the same faces as crops, photos with more than one face reported, and per group.
+prediction rate per class, the same faces as crops, photos with more than one face reported, and per group; and the
+set's `train.panel` row, where a photo whose face was missed counts as wrong.
+A teacher (`train.teachers.Teacher`) reads a folder the same way: it has the model's `analyze` and `classify_faces`.
 """
 
 import csv
-from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -24,8 +25,9 @@ import numpy as np
 from model import EmotionModel, ImageError
 from model.preprocess import LABELS
 from tools.compare_detectors import iou
-from train import evaluate
+from train import panel
 from train.data import DataError
+from train.metrics import balanced_accuracy, metrics, prediction_rates
 
 LABELS_FILE = "labels.csv"
 BOX_COLUMNS = ("x", "y", "w", "h")
@@ -106,7 +108,7 @@ def _report(model, rows, judged, crops, found_counts, largest_is_judged, unreada
     labels = np.array([LABELS.index(row["emotion"]) for row in rows])
     found = np.array([p is not None for p in judged])
     probabilities = np.array([p for p in judged if p is not None]).reshape(-1, len(LABELS))
-    pipeline = evaluate.metrics(labels[found], probabilities)
+    pipeline = metrics(labels[found], probabilities)
     predictions = np.full(len(rows), -1)
     predictions[found] = probabilities.argmax(axis=1)
     report = {
@@ -118,9 +120,9 @@ def _report(model, rows, judged, crops, found_counts, largest_is_judged, unreada
         "largest_is_the_face": round(float(largest_is_judged[found].mean()), 4) if found.any() else None,
         "accuracy": pipeline["accuracy"],
         "accuracy_of_all_photos": round(float((predictions == labels).mean()), 4),
-        "balanced_accuracy": _balanced_accuracy(pipeline),
+        "balanced_accuracy": balanced_accuracy(pipeline),
         "recall": {name: row["recall"] for name, row in pipeline["per_class"].items()},
-        "prediction_rate": _prediction_rates(predictions[found]),
+        "prediction_rate": prediction_rates(predictions[found]),
         "ece": pipeline["ece"],
         "labels": list(LABELS),
         "confusion_matrix": pipeline["confusion_matrix"],
@@ -129,6 +131,7 @@ def _report(model, rows, judged, crops, found_counts, largest_is_judged, unreada
         "model": f"{model.version} (whole photos)",
         "crops": _crop_figures(model, labels, crops, found, "crop column" if "crop" in rows[0] else "annotated box"),
         "groups": _groups(rows, labels, predictions, found, found_counts),
+        "panel": panel.row("photos", labels, predictions, face_found=round(float(found.mean()), 4)),
     }
     return report
 
@@ -139,8 +142,8 @@ def _crop_figures(model, labels, crops, found, source: str) -> dict | None:
     if not usable.any():
         return None
     probabilities = model.classify_faces([crop for crop, use in zip(crops, usable) if use])
-    figures = evaluate.metrics(labels[usable], probabilities)
-    return {"n": figures["n"], "accuracy": figures["accuracy"], "balanced_accuracy": _balanced_accuracy(figures),
+    figures = metrics(labels[usable], probabilities)
+    return {"n": figures["n"], "accuracy": figures["accuracy"], "balanced_accuracy": balanced_accuracy(figures),
             "source": source}
 
 
@@ -155,20 +158,9 @@ def _groups(rows, labels, predictions, found, found_counts) -> dict:
                              "more_than_one_face": round(float((found_counts[members] > 1).mean()), 4),
                              "accuracy": round(float((predictions[answered] == labels[answered]).mean()), 4)
                              if answered.any() else None,
-                             "prediction_rate": _prediction_rates(predictions[answered])}
+                             "prediction_rate": prediction_rates(predictions[answered])}
         groups[column] = values
     return groups
-
-
-def _balanced_accuracy(figures: dict) -> float:
-    present = [row["recall"] for row in figures["per_class"].values() if row["support"]]
-    return round(float(np.mean(present)), 4) if present else 0.0
-
-
-def _prediction_rates(predictions: np.ndarray) -> dict[str, float]:
-    counts = Counter(predictions.tolist())
-    return {name: round(counts[i] / len(predictions), 4) if len(predictions) else 0.0
-            for i, name in enumerate(LABELS)}
 
 
 def format_report(report: dict) -> str:

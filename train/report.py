@@ -34,6 +34,7 @@ from model import EmotionModel
 from model.preprocess import LABELS
 from train import evaluate, photo_eval
 from train.data import FERPLUS_COLUMN_OF_LABEL, LABEL_SOURCES, DataError, FaceSet, default_votes_path, load_faces
+from train.metrics import reliability
 from train.report_figures import bar_chart, data_uri, reliability_chart
 from train.report_page import page, percent, section, table
 
@@ -210,7 +211,7 @@ def confusion_section(report: dict) -> str:
 
 
 def calibration_section(report: dict, labels: np.ndarray, probabilities: np.ndarray, fitted_on: str | None) -> str:
-    counts, confidence, accuracy = evaluate.reliability(labels, probabilities)
+    counts, confidence, accuracy = reliability(labels, probabilities)
     over = float(np.sum(counts * (confidence - accuracy)) / max(counts.sum(), 1))
     leaning = "over-confident (it claims more than it delivers)" if over > 0 else "under-confident (modest)"
     fitted = (f"The confidence was tuned (one temperature) on {fitted_on}; these test faces ({report['usage']}) "

@@ -2,6 +2,7 @@
 
     python -m train.retrain --db data/moodtunes.sqlite3 --data ../shared/data/fer2013/fer2013_train_publictest.csv.gz
     python -m train.retrain --rollback          # swap the previous model back in (run again to undo)
+    python -m train.retrain --release DIR --data FER2013   # put a model exported elsewhere in use, if no worse
 
 Reads top to bottom: load donated crops -> hold out whole users -> load FER2013 (with FER+ crowd labels, as the
 current model was trained) -> fine-tune the current model -> calibrate -> export the candidate -> evaluate candidate
@@ -19,11 +20,15 @@ one side of the held-out split, so the model is never tested on a person it was 
 user: the metadata records counts per class, the number of donors and the days of the first and last crop. Each
 candidate keeps its files, Keras checkpoint, metrics and comparison.json in `<workdir>/<version>/` (no faces).
 
-Promotion. The current files go to `<out>/previous/` first (for rollback), then the new ones replace them, each
-written to a temporary file in the same folder and renamed over the old one (`os.replace` is atomic), the model
-before its metadata. The metadata carries each model file's SHA-256 (written by `train.export`) and the bot refuses
-a model file and metadata that do not belong together, so it never runs a new model under an old version; it
-notices the new modification times (`bot/live_model.py`) and reloads. The exit status is 0 whether the candidate
+Promotion. A candidate is also judged on the development panel (`train.panel`: FER+ validation, the face sets'
+development splits and the photo folder, `--panel-faces`/`--panel-photos`), and refused when on any set its
+balanced accuracy is below the current model's 95% interval there. `--release DIR` puts a model exported by
+another run (`python -m train`, or your own through `train.export`) through the same panel and, if it passes,
+installs it the same way. The current files go to `<out>/previous/` first (for rollback), then the new ones replace
+them, each written to a temporary file in the same folder and renamed over the old one (`os.replace` is atomic), the
+model before its metadata. The metadata carries each model file's SHA-256 (written by `train.export`) and the bot
+refuses a model file and metadata that do not belong together, so it never runs a new model under an old version;
+it notices the new modification times (`bot/live_model.py`) and reloads. The exit status is 0 whether the candidate
 was promoted or refused (both are normal outcomes; the output says which).
 """
 
@@ -33,7 +38,6 @@ import json
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -43,10 +47,12 @@ import numpy as np
 from db import Database, DonatedCrop
 from db.engine import parse_address
 from model.preprocess import INPUT_SIZE, LABELS
-from train import evaluate
+from train import evaluate, panel
+from train.panel import Decision
 from train.steps import (augmented_batches, compile_for_training, evaluate_exports, label_smoothing_for, to_inputs,
                          training_data)
-from train.data import LABEL_SOURCES, DataError, FaceSet, combine, holdout_split, load_faces
+from train.data import (HOLDOUT_SHARE, LABEL_SOURCES, TEST_USAGE, TRAIN_USAGE, DataError, FaceSet, combine,
+                        holdout_split, load_faces, validation_rows)
 from train.export import FLOAT_FILE, INT8_FILE, METADATA_FILE, export, fit_temperature, write_metadata
 from train.network import as_reader
 
@@ -80,22 +86,27 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="hold out donated crops only when there are at least this many (and 2+ donors)")
     parser.add_argument("--donated-repeat", type=int, default=1,
                         help="show each donated crop this many times per epoch (they are few beside FER2013)")
-    parser.add_argument("--train-usage", default="Training")
-    parser.add_argument("--test-usage", default="PublicTest",
+    parser.add_argument("--train-usage", default=TRAIN_USAGE)
+    parser.add_argument("--test-usage", default=TEST_USAGE,
                         help="the untouched test split: its images are never trained on, held out or compared on")
     parser.add_argument("--version", default=datetime.now(timezone.utc).strftime("%Y.%m.%d-%H%M"))
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--rollback", action="store_true", help="swap <out>/previous/ and the current model")
+    parser.add_argument("--release", type=Path, metavar="DIR",
+                        help="instead of retraining, put the model exported in DIR in use if the panel allows it")
+    panel.add_arguments(parser)
     args = parser.parse_args(argv)
-    if not args.rollback and (args.db is None or args.data is None):
-        parser.error("--db and --data are required (unless --rollback)")
+    if args.release and args.data is None:
+        parser.error("--release needs --data: the panel's FER+ validation faces are FER2013's")
+    if not (args.rollback or args.release) and (args.db is None or args.data is None):
+        parser.error("--db and --data are required (unless --rollback or --release)")
     return args
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        return rollback(args.out) if args.rollback else retrain(args)
+        return rollback(args.out) if args.rollback else release(args) if args.release else retrain(args)
     except (DataError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -114,7 +125,7 @@ def retrain(args: argparse.Namespace) -> int:
           f"{len(train_crops)} to train on, {len(held_out_crops)} held out")
 
     fer = load_faces(args.data, args.labels, args.votes)
-    args.holdout_share_of_training = current.get("training_data", {}).get("holdout_share", 0.1)
+    args.holdout_share_of_training = holdout_share_of(current)
     fer_train, fer_val, _ = holdout_split(fer.split(args.train_usage).trainable(), fer.split(args.test_usage),
                                           args.holdout_share_of_training)
     train_set = combine(fer_train, crops_to_faces(train_crops, DONATED, repeat=args.donated_repeat))
@@ -147,11 +158,15 @@ def retrain(args: argparse.Namespace) -> int:
                                                          "accuracy": current_report["accuracy"]}}
     write_metadata(staging, metadata)
 
-    decision = compare(candidate_report, current_report, args.margin)
+    held_out_decision = compare(candidate_report, current_report, args.margin)
     print(comparison_table(candidate_report, current_report, current["version"], args.version))
+    panel_decision, panels = judge_on_panel(staging / INT8_FILE, args.out / INT8_FILE, fer_val, args)
+    decision = Decision(held_out_decision.promote and panel_decision.promote,
+                        held_out_decision.reasons + panel_decision.reasons)
     (staging / "comparison.json").write_text(json.dumps(
         {"promoted": decision.promote, "reasons": decision.reasons, "margin": args.margin,
-         "current": {"version": current["version"], **current_report}, "candidate": candidate_report}, indent=2))
+         "current": {"version": current["version"], **current_report}, "candidate": candidate_report,
+         "panel": panels}, indent=2))
 
     if not decision.promote:
         print(f"\nkeeping version {current['version']} in {args.out}; the candidate ({staging}) is worse:")
@@ -164,11 +179,58 @@ def retrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def release(args: argparse.Namespace) -> int:
+    """Install the model exported in --release if the panel allows it (the same panel and rule as a retrain)."""
+    current, candidate = current_metadata(args.out), model_metadata(args.release)
+    if candidate["version"] == current["version"]:
+        raise ValueError(f"the model in {args.release} has the version of the one in {args.out} "
+                         f"({current['version']}); export it with a new version")
+    fer = load_faces(args.data, args.labels, args.votes)
+    fer_val = fer.subset(validation_rows(fer, holdout_share_of(candidate)))
+    decision, panels = judge_on_panel(args.release / INT8_FILE, args.out / INT8_FILE, fer_val, args)
+    (args.release / "comparison.json").write_text(json.dumps(
+        {"promoted": decision.promote, "reasons": decision.reasons, "panel": panels}, indent=2))
+    if not decision.promote:
+        print(f"\nkeeping version {current['version']} in {args.out}; {args.release} is worse:")
+        print("\n".join(f"  - {reason}" for reason in decision.reasons))
+        return 0
+    promote(args.release, args.out)
+    print(f"\nreleased version {candidate['version']} to {args.out}; version {current['version']} kept in "
+          f"{args.out / PREVIOUS_FOLDER} (undo: python -m train.retrain --rollback --out {args.out})")
+    return 0
+
+
+def judge_on_panel(candidate: Path, current: Path, fer_val: FaceSet, args) -> tuple[Decision, dict]:
+    """Both model files on the panel (`fer_val`, the held-out FER2013 faces, and the sets --panel-* choose): the
+    comparison printed, the decision and both panels returned."""
+    faces, photos = panel.chosen_sets(args)
+    name = evaluate.fer_set_name(evaluate.VALIDATION, args.labels)
+    panels = {role: evaluate.evaluate_panel(path, faces, photos,
+                                            made={name: evaluate.evaluate_model(path, fer_val, name)})
+              for role, path in (("current", current), ("candidate", candidate))}
+    for figures in panels.values():
+        figures.pop("reports")
+    print(panel.comparison_table(panels["candidate"], panels["current"]))
+    return panel.compare(panels["candidate"], panels["current"]), panels
+
+
+def holdout_share_of(metadata: dict) -> float:
+    """The share of Training the run behind a model held out (its metadata says; `python -m train`'s default)."""
+    return metadata.get("training_data", {}).get("holdout_share", HOLDOUT_SHARE)
+
+
 def current_metadata(out_dir: Path) -> dict:
-    path = out_dir / METADATA_FILE
-    if not path.is_file() or not (out_dir / INT8_FILE).is_file():
-        raise FileNotFoundError(f"no model in {out_dir} to improve on; train one with `python -m train` first")
-    return json.loads(path.read_text())
+    try:
+        return model_metadata(out_dir)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no model in {out_dir} to improve on; train one with `python -m train` first"
+                                ) from None
+
+
+def model_metadata(folder: Path) -> dict:
+    if not (folder / METADATA_FILE).is_file() or not (folder / INT8_FILE).is_file():
+        raise FileNotFoundError(f"no model in {folder}: expected {INT8_FILE} and {METADATA_FILE}")
+    return json.loads((folder / METADATA_FILE).read_text())
 
 
 def starting_checkpoint(args, current: dict) -> Path:
@@ -245,16 +307,10 @@ def retraining_record(args, current_version: str, checkpoint: Path, fer_train: F
     }
 
 
-@dataclass(frozen=True)
-class Decision:
-    promote: bool
-    reasons: list[str]  # why the candidate is refused; empty when it is promoted
-
-
 def compare(candidate: dict, current: dict, margin: float) -> Decision:
     """Promote only if overall accuracy is not lower and no class's recall drops by more than `margin`.
 
-    Both arguments are `train.evaluate.metrics()` reports on the same faces. A class absent from those faces has no
+    Both arguments are `train.metrics.metrics()` reports on the same faces. A class absent from those faces has no
     recall to compare and is skipped.
     """
     if candidate["n"] != current["n"]:

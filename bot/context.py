@@ -4,6 +4,8 @@ Nothing a later update needs is kept in this process's memory: an answered selfi
 user's lock live in the database, so that any of several bot processes (replicas) can take the next update.
 """
 
+import re
+
 from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackContext, ExtBot
@@ -64,6 +66,13 @@ async def choose_language(update: Update, context: BotContext) -> None:
     user = await context.db.get_user(telegram_user.id)
     chosen = user.language if user is not None else None
     context.tr = i18n.translator(chosen or i18n.language_of(telegram_user.language_code))
+
+
+def song_language(chosen: str | None, telegram_code: str | None) -> str | None:
+    """The language a user's songs lean towards until their thumbs say otherwise (`db.taste`): the one they chose
+    with /language, else their Telegram app's, as a two-letter code ("pt_BR", "pt-br" -> "pt")."""
+    code = chosen or telegram_code
+    return re.split(r"[-_]", code)[0].lower() if code else None
 
 
 async def consented_user(update: Update, context: BotContext) -> User | None:

@@ -10,14 +10,15 @@ import logging
 import math
 
 from telegram import Document, InlineKeyboardMarkup, Message, PhotoSize, Update
+from telegram import User as TelegramUser
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
 from bot import keyboards, texts
-from bot.context import BotContext, consented_user, show
+from bot.context import BotContext, consented_user, show, song_language
 from bot.i18n import N_
 from bot.replies import corrected_text, one_hot, read_mood, result_text
-from db import AnsweredPhoto, User, recommender
+from db import AnsweredPhoto, Suggestion, User, recommender
 from model import ImageError
 from model.decode import MAX_BYTES
 from model.preprocess import LABELS
@@ -76,8 +77,7 @@ async def _answer(message: Message, context: BotContext, user: User, faces: list
     if reading.verdict == "cant_tell":
         suggestions, buttons = [], keyboards.mood_picker(context.tr, correcting=False)
     else:
-        suggestions = await context.db.recommend(user.user_id, probabilities, user.mode, n=SONGS_PER_ANSWER,
-                                                 model_version=model_version, emotion=reading.emotion)
+        suggestions = await _songs(context, user, message.from_user, probabilities, reading.emotion, model_version)
         buttons = keyboards.song_buttons(context.tr, [suggestion.suggestion_id for suggestion in suggestions])
     answer = await message.reply_text(result_text(context.tr, reading, len(faces), suggestions, user.mode),
                                       reply_markup=buttons)
@@ -85,6 +85,14 @@ async def _answer(message: Message, context: BotContext, user: User, faces: list
         predicted=reading.emotion, probabilities=dict(face.probabilities), model_version=model_version,
         face48=face.face48.tobytes() if user.donate_crops else None,
         song_buttons=buttons.to_dict() if suggestions else None, reading_id=reading_id))
+
+
+async def _songs(context: BotContext, user: User, telegram_user: TelegramUser, probabilities: dict[str, float],
+                 emotion: str, model_version: str) -> list[Suggestion]:
+    """Songs for the mood, in the user's mode, picked by their taste (their language as its first hint)."""
+    return await context.db.recommend(user.user_id, probabilities, user.mode, n=SONGS_PER_ANSWER,
+                                      model_version=model_version, emotion=emotion,
+                                      language=song_language(user.language, telegram_user.language_code))
 
 
 async def _download(attachment: PhotoSize | Document, message: Message, context: BotContext) -> bytes | None:
@@ -187,8 +195,8 @@ async def pick_mood(update: Update, context: BotContext) -> None:
         await context.db.record_emotion_feedback(user.user_id, read.predicted, emotion, read.probabilities,
                                                  read.model_version, read.face48 if user.donate_crops else None,
                                                  read.reading_id)
-        suggestions = await context.db.recommend(user.user_id, one_hot(emotion), user.mode, n=SONGS_PER_ANSWER,
-                                                 model_version=read.model_version, emotion=emotion)
+        suggestions = await _songs(context, user, update.effective_user, one_hot(emotion), emotion,
+                                   read.model_version)
         await query.answer(context.tr(N_("Thanks, noted!")))
         await show(query, corrected_text(context.tr, emotion, suggestions, user.mode),
                    keyboards.song_buttons(context.tr, [suggestion.suggestion_id for suggestion in suggestions],

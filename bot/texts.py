@@ -90,6 +90,12 @@ PRIVACY = N_(
     "• Each song's anonymous count of 👍/👎 stays: it says nothing about who rated.\n"
     "• /moods draws your picture from this data each time. Nothing is sold or shared."
 )
+PRIVACY_TASTE = N_(
+    "• <b>Your taste</b>: from your 👍/👎 I work out which genres, languages, eras and energy of songs you like more "
+    "or less than most people do (starting from your language), to choose among the songs that fit your mood. It is "
+    "not stored on its own: it is worked out from your ratings for each answer, so it goes when they go, and /forget "
+    "erases it with them."
+)
 FORGET_QUESTION = N_("This deletes everything I store about you: consent, mode, language, mood log, suggestions, "
                      "ratings, mood corrections and donated face crops. It can't be undone. Go ahead?")
 FORGET_CONFIRMED = N_("Everything about you is deleted.")
@@ -165,8 +171,9 @@ def consent_text(tr: Translator, user, face_corrections: int = 0) -> str:
 
 def privacy_text(tr: Translator, retention_days: int, min_age: int) -> str:
     """What /privacy shows: every kind of data kept, and for how long."""
-    return tr(PRIVACY, age=min_age, period=_days(tr, retention_days), answers_period=_days(tr, ANSWERS_KEPT.days),
+    kept = tr(PRIVACY, age=min_age, period=_days(tr, retention_days), answers_period=_days(tr, ANSWERS_KEPT.days),
               events_period=tr.ngettext("{count} hour", "{count} hours", RATE_LIMIT_KEPT // timedelta(hours=1)))
+    return f"{kept}\n{tr(PRIVACY_TASTE)}"
 
 
 def _days(tr: Translator, days: int) -> str:

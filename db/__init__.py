@@ -8,8 +8,9 @@ recommender.
     songs = await database.recommend(user_id, probabilities, "lift")
 
 Modules: engine.py (the two engines behind one interface), schema.py (migrations), song_csv.py (song lists read,
-no SQL), catalog.py (song lists stored), recommender.py (which songs, no SQL), database.py (every query the bot
-makes), copy.py (a database's rows into another). `python -m db --help` lists the command-line tools.
+no SQL), catalog.py (song lists stored), recommender.py (which songs, no SQL), taste.py (a user's taste from their
+thumbs, no SQL), database.py (every query the bot makes), copy.py (a database's rows into another).
+`python -m db --help` lists the command-line tools.
 """
 
 from collections.abc import Mapping

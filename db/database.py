@@ -8,6 +8,7 @@ writers (see `db.engine`), so a running import delays a user's request and never
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from db import engine, recommender, schema
+from db import engine, recommender, schema, taste
 from db.catalog import seed_bundled_catalog
 from model.confidence import CANT_TELL_BELOW
 from model.personal import LESSONS_USED, FaceAdjustment, Lesson, learn, read_for_user
@@ -24,6 +25,7 @@ from model.preprocess import LABELS
 
 RECENT_SUGGESTIONS = 50  # a song is not suggested again to a user within their last this many suggestions
 LIKED_IN_POOL = 100  # the best-liked songs for the emotion are always weighed, however well they fit
+EVERYONES_TASTE_SECONDS = 600  # everyone's thumbs per song feature are re-read this often (they move slowly)
 MODES = recommender.MODES
 FACE48_BYTES = 48 * 48
 RETENTION_DAYS, MAX_RETENTION_DAYS = 180, 36500  # readings and suggestions are deleted when this many days old
@@ -54,6 +56,7 @@ class Song:
     energy: float
     source: str
     genre: str | None = None
+    language: str | None = None  # a two-letter code; "zxx" for no words
 
 
 @dataclass(frozen=True)
@@ -139,18 +142,21 @@ class Database:
     """The bot's storage; open with `await Database.open(address)` (a SQLite file's path, or a `postgresql://`
     URL), close with `await database.close()`."""
 
-    def __init__(self, storage: engine.SqliteEngine | engine.PostgresEngine, address: str | Path):
+    def __init__(self, storage: engine.SqliteEngine | engine.PostgresEngine, address: str | Path,
+                 seed: int | None = None):
         self.address = address
         self._engine = storage
         self._catalog: recommender.CatalogIndex | None = None
         self._catalog_version: str | None = None
-        self._rng = np.random.default_rng()
+        self._everyone: tuple[recommender.CatalogIndex, float, taste.Thumbs] | None = None
+        self._rng = np.random.default_rng(seed)  # the recommender's draws; a seed repeats them (tests, benchmarks)
 
     @classmethod
-    async def open(cls, address: str | Path, create: bool = True) -> "Database":
-        """Open (creating, migrating and seeding as needed) the database; see `prepare` for create=False."""
+    async def open(cls, address: str | Path, create: bool = True, seed: int | None = None) -> "Database":
+        """Open (creating, migrating and seeding as needed) the database; see `prepare` for create=False. A `seed`
+        makes the recommender's random draws repeat from one run to the next."""
         await asyncio.to_thread(prepare, address, create)
-        return cls(await engine.open_engine(address), address)
+        return cls(await engine.open_engine(address), address, seed)
 
     async def close(self) -> None:
         """Close once the writes in progress have finished."""
@@ -272,11 +278,14 @@ class Database:
     async def recommend(self, user_id: int, probabilities: Mapping[str, float], mode: str,
                         n: int = recommender.ANSWER_SIZE,
                         model_version: str | None = None, emotion: str | None = None,
-                        keep: bool = True) -> list[Suggestion]:
+                        keep: bool = True, language: str | None = None, personal: bool = True) -> list[Suggestion]:
         """Pick `n` songs for the mood and record them as suggestions to the user (see `db.recommender`).
 
         `emotion` is the mood the answer is for (default: the most probable one); ratings are counted under it.
-        With keep=False the suggestions are recorded in a transaction that is rolled back: nothing is stored.
+        `language` (a two-letter code) starts the user's taste with a tilt towards songs in it (`db.taste`); with
+        personal=False their taste of genres, languages, eras and energy is left out (the shared recommender, for
+        comparisons). With keep=False the suggestions are recorded in a transaction that is rolled back: nothing
+        is stored.
         """
         emotion = emotion or max(probabilities, key=probabilities.get)
         if emotion not in LABELS:
@@ -293,16 +302,17 @@ class Database:
                                       map_row=lambda r: (r[0], r[1:])))
         ratings = np.array([scores.get(int(song_id), (0, 0)) for song_id in index.song_ids[pool]],
                            dtype=np.float64).reshape(-1, 2)
-        excluded = set(await self._all(
-            "SELECT s.song_id FROM ratings r JOIN suggestions s USING (suggestion_id) "
-            "WHERE r.user_id = ? AND r.thumbs_up = 0", user_id, map_row=lambda r: r[0]))
+        rated = await self._all("SELECT s.song_id, r.thumbs_up FROM ratings r JOIN suggestions s "
+                                "USING (suggestion_id) WHERE r.user_id = ? ORDER BY s.song_id", user_id)
+        excluded = {song_id for song_id, thumbs_up in rated if not thumbs_up}
         recent = set(await self._all("SELECT song_id FROM suggestions WHERE user_id = ? ORDER BY suggestion_id DESC "
                                      "LIMIT ?", user_id, RECENT_SUGGESTIONS, map_row=lambda r: r[0]))
-        taste = dict(await self._all(
-            "SELECT so.artist_key, (2.0 * SUM(r.thumbs_up) - COUNT(*)) / (COUNT(*) + 1) FROM ratings r "
-            "JOIN suggestions s USING (suggestion_id) JOIN songs so USING (song_id) WHERE r.user_id = ? "
-            "GROUP BY so.artist_key", user_id, map_row=lambda r: (r[0], float(r[1]))))
-        song_ids = recommender.choose(index, pool, slot_targets, ratings, taste, excluded, recent, self._rng)
+        rated_ids = np.array([song_id for song_id, _ in rated], dtype=np.int64)
+        rated_rows = index.rows_of(rated_ids)
+        thumbs_up = np.array([up for song_id, up in rated], dtype=np.float64)[np.isin(rated_ids, index.song_ids)]
+        own_taste = taste.user_taste(index, pool, rated_rows, thumbs_up, await self._everyones_thumbs(index),
+                                     language, personal)
+        song_ids = recommender.choose(index, pool, slot_targets, ratings, own_taste, excluded, recent, self._rng)
 
         async with self._transaction(user_id, commit=keep) as db:
             await db.execute("INSERT INTO users (user_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
@@ -321,10 +331,10 @@ class Database:
     async def songs(self, song_ids: list[int]) -> dict[int, Song]:
         if not song_ids:
             return {}
-        rows = await self._all(f"SELECT song_id, title, artist, year, links, moods, valence, energy, source, genre "
-                               f"FROM songs WHERE song_id IN ({_placeholders(song_ids)})", *song_ids)
+        rows = await self._all(f"SELECT song_id, title, artist, year, links, moods, valence, energy, source, genre, "
+                               f"language FROM songs WHERE song_id IN ({_placeholders(song_ids)})", *song_ids)
         return {row[0]: Song(row[0], row[1], row[2], row[3], json.loads(row[4]), tuple(row[5].split()), row[6],
-                             row[7], row[8], row[9]) for row in rows}
+                             row[7], row[8], row[9], row[10]) for row in rows}
 
     async def rate(self, user_id: int, suggestion_id: int, thumbs_up: bool) -> None:
         """Store the user's rating of a suggestion made to them; a second rating replaces the first.
@@ -577,11 +587,26 @@ class Database:
         row = await self._one("SELECT value FROM meta WHERE key = 'catalog_version'")
         version = row[0] if row else None
         if self._catalog is None or version != self._catalog_version:
-            rows = await self._all("SELECT song_id, valence, energy, moods, artist_key FROM songs ORDER BY song_id")
+            rows = await self._all("SELECT song_id, valence, energy, moods, artist_key, genre, language, year "
+                                   "FROM songs ORDER BY song_id")
             catalog = recommender.CatalogIndex.from_rows(rows)
             await asyncio.to_thread(recommender.prepare_pools, catalog)
             self._catalog, self._catalog_version = catalog, version
         return self._catalog
+
+    async def _everyones_thumbs(self, index: recommender.CatalogIndex) -> taste.Thumbs:
+        """Everyone's thumbs per song feature (the taste a user's is shrunk towards), from the song scores; re-read
+        every `EVERYONES_TASTE_SECONDS`, as it moves slowly and reading it takes a scan of every scored song."""
+        cached = self._everyone
+        if cached is None or cached[0] is not index or time.monotonic() - cached[1] > EVERYONES_TASTE_SECONDS:
+            rows = await self._all("SELECT song_id, SUM(ups), SUM(downs) FROM song_scores GROUP BY song_id "
+                                   "ORDER BY song_id")
+            song_ids = np.array([row[0] for row in rows], dtype=np.int64)
+            thumbs = np.array([row[1:] for row in rows], dtype=np.float64).reshape(-1, 2)[
+                np.isin(song_ids, index.song_ids)]
+            cached = self._everyone = (index, time.monotonic(),
+                                       taste.Thumbs.of(index, index.rows_of(song_ids), thumbs[:, 0], thumbs[:, 1]))
+        return cached[2]
 
     @asynccontextmanager
     async def _transaction(self, user_id: int | None = None, commit: bool = True) -> AsyncIterator[

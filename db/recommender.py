@@ -11,8 +11,9 @@ target point the closer it is (a Gaussian of the distance) and the more it is ta
 
 Songs rated by users rise or sink by Thompson sampling: each (song, emotion) has a Beta posterior of its
 thumbs-up rate, and every answer draws from it, so a new song with no ratings still gets its chance against
-a well-rated one, and a song many people thumbed down for `sad` sinks for `sad` only. A user's own ratings of
-an artist tilt that artist for them. One song per artist in an answer.
+a well-rated one, and a song many people thumbed down for `sad` sinks for `sad` only. The user's own taste
+(`db.taste`: the artists, genres, languages, eras and energy they thumbed up or down) then decides among the songs
+that fit. One song per artist in an answer.
 """
 
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from db import taste
 from model.preprocess import LABELS
 
 POINTS = {  # (valence, energy) of each emotion
@@ -43,7 +45,7 @@ MIN_PROBABILITY = 0.05  # emotions less likely than this do not steer the songs
 POOL_PER_TARGET = 150  # best-fitting songs per target that the rating and diversity steps choose from
 PRIOR_UPS, PRIOR_DOWNS = 2.0, 2.0  # Beta prior of a song's thumbs-up rate: 50%, worth four ratings
 RATING_WEIGHT = 0.6  # how much a song's (sampled) thumbs-up rate can outweigh fit
-ARTIST_TASTE_WEIGHT = 0.2  # how much a user's own ratings of an artist tilt its songs for them
+TASTE_FIT_MARGIN = 0.25  # taste picks among the songs whose fit is at most this below the best one's
 
 
 @dataclass(frozen=True)
@@ -54,17 +56,22 @@ class CatalogIndex:
     points: np.ndarray  # (N, 2) float32 valence, energy
     mood_bits: np.ndarray  # uint8, bit i set when the song is tagged with LABELS[i]
     artists: np.ndarray  # folded artist names (object)
+    features: np.ndarray  # (N, len(taste.KINDS)) int32: each song's features, numbered in `vocabulary`
+    vocabulary: dict = field(compare=False, repr=False)  # (kind, value) -> number; len(vocabulary): missing
     pools: dict = field(default_factory=dict, compare=False, repr=False)  # single-point target -> best rows
 
     @classmethod
-    def from_rows(cls, rows: Sequence[tuple[int, float, float, str, str]]) -> "CatalogIndex":
-        """From (song_id, valence, energy, space-separated moods, artist key) rows."""
+    def from_rows(cls, rows: Sequence[tuple]) -> "CatalogIndex":
+        """From (song_id, valence, energy, space-separated moods, artist key, genre, language, year) rows."""
         bits = {label: 1 << i for i, label in enumerate(LABELS)}
+        vocabulary, features = taste.feature_codes([taste.song_features(row[5], row[6], row[7], row[2])
+                                                    for row in rows])
         return cls(
             song_ids=np.array([row[0] for row in rows], dtype=np.int64),
             points=np.array([(row[1], row[2]) for row in rows], dtype=np.float32).reshape(-1, 2),
             mood_bits=np.array([sum(bits.get(m, 0) for m in row[3].split()) for row in rows], dtype=np.uint8),
             artists=np.array([row[4] for row in rows], dtype=object),
+            features=features, vocabulary=vocabulary,
         )
 
     def __len__(self) -> int:
@@ -158,23 +165,38 @@ def _best_rows(scores: np.ndarray, count: int) -> np.ndarray:
 
 
 def choose(index: CatalogIndex, pool: np.ndarray, slot_targets: Sequence[Target], ratings: np.ndarray,
-           artist_taste: Mapping[str, float], excluded: set[int], recent: set[int],
+           own_taste: tuple[np.ndarray, np.ndarray], excluded: set[int], recent: set[int],
            rng: np.random.Generator) -> list[int]:
-    """Song ids for the slots, in order: best fit plus sampled rating, one per artist, nothing excluded.
+    """Song ids for the slots, in order: best fit plus sampled rating plus the user's taste, one per artist, nothing
+    excluded.
 
-    `ratings` is (len(pool), 2) thumbs up and down of each pool song for the answer's emotion. `excluded` songs
+    `ratings` is (len(pool), 2) thumbs up and down of each pool song for the answer's emotion. `own_taste` is what
+    the user's taste adds to each pool song's fit (`db.taste.user_taste`): for its artist, and for its features. The
+    mood decides what fits, taste decides among those: a song is lowered by how much less the user likes it than the
+    best-liked of the songs that fit the slot nearly as well as the best one (within `TASTE_FIT_MARGIN`), or than a
+    song they have no opinion of if they like none of those, by at most that margin (so a disliked song never gives
+    way to one that fits worse by more), and never raised (a liked song that fits badly gains nothing). `excluded` songs
     (the user's thumbs-down) are never chosen; `recent` ones (the user's last suggestions) only when the pool
     has nothing else, and so is a second song by the same artist.
     """
     sampled_rate = rng.beta(PRIOR_UPS + ratings[:, 0], PRIOR_DOWNS + ratings[:, 1])
-    taste = np.array([artist_taste.get(artist, 0.0) for artist in index.artists[pool]], dtype=np.float64)
-    bonus = RATING_WEIGHT * (sampled_rate - PRIOR_UPS / (PRIOR_UPS + PRIOR_DOWNS)) + ARTIST_TASTE_WEIGHT * taste
+    artist_taste, song_taste = own_taste
+    bonus = RATING_WEIGHT * (sampled_rate - PRIOR_UPS / (PRIOR_UPS + PRIOR_DOWNS)) + artist_taste
     song_ids = index.song_ids[pool]
     allowed = ~np.isin(song_ids, np.fromiter(excluded, dtype=np.int64, count=len(excluded)))
     fresh = ~np.isin(song_ids, np.fromiter(recent, dtype=np.int64, count=len(recent)))
     chosen_rows: list[int] = []
     artists_used: set[str] = set()
-    scores_by_target = {target: fit(index, target, pool) + bonus for target in dict.fromkeys(slot_targets)}
+
+    def scores_for(target: Target) -> np.ndarray:
+        fits = fit(index, target, pool)
+        usable = allowed & fresh
+        best = fits[usable].max() if usable.any() else fits.max(initial=0.0)
+        fitting = usable & (fits >= best - TASTE_FIT_MARGIN)
+        best_liked = song_taste[fitting].max(initial=0.0)  # at least a song they have no opinion of
+        return fits + bonus + np.clip(song_taste - best_liked, -TASTE_FIT_MARGIN, 0.0)
+
+    scores_by_target = {target: scores_for(target) for target in dict.fromkeys(slot_targets)}
     for target in slot_targets:
         scores = scores_by_target[target]
         new_artist = np.array([artist not in artists_used for artist in index.artists[pool]], dtype=bool)

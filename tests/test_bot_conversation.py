@@ -196,6 +196,33 @@ def test_forget_after_confirmation_deletes_every_row_about_the_user(telegram, ru
     assert rows_about(running_bot.database, bystander.user_id) == bystander_rows
 
 
+def answer_songs(database, answer: dict) -> list[tuple[int, str]]:
+    """(suggestion id, genre) of each song of an answer, in order."""
+    ids = [int(row[0]["callback_data"].split(":")[1]) for row in rating_rows(answer)]
+    genres = dict(rows(database, "SELECT s.suggestion_id, so.genre FROM suggestions s JOIN songs so USING (song_id) "
+                                 f"WHERE s.suggestion_id IN ({','.join('?' * len(ids))})", *ids))
+    return [(suggestion_id, genres[suggestion_id]) for suggestion_id in ids]
+
+
+def test_a_user_who_thumbs_down_a_genre_stops_getting_it_first_and_forget_erases_their_taste(telegram, running_bot):
+    user = new_user(telegram)
+    agree(user)
+    answer = user.wait_for_reply(after=selfie(7).send(user), contains="Rate them")
+    first = answer_songs(running_bot.database, answer)
+    disliked = first[0][1]
+    for suggestion_id, genre in first:
+        user.press(user.message(answer["message_id"]), f"rate:{suggestion_id}:{'down' if genre == disliked else 'up'}")
+    for _ in range(2):  # the same face: the same mood
+        later = answer_songs(running_bot.database,
+                             user.wait_for_reply(after=selfie(7).send(user), contains="Rate them"))
+        assert later[0][1] != disliked, (disliked, first, later)
+
+    question = user.wait_for_reply(after=user.send("/forget"), contains="Go ahead?")
+    user.press(question, "🗑 Yes, delete everything")
+    telegram.wait_until(lambda: user.message(question["message_id"])["text"].startswith("Done."))
+    assert set(rows_about(running_bot.database, user.user_id).values()) == {0}, "no thumbs, hence no taste, is left"
+
+
 def test_help_and_privacy_explain_the_bot_and_what_it_stores(telegram, running_bot):
     user = new_user(telegram)
     assert "/forget" in user.wait_for_reply(after=user.send("/help"), contains="How MoodTunes works")["text"]

@@ -177,7 +177,9 @@ def test_tools_that_read_the_bot_s_data_refuse_a_missing_file_and_create_none(tm
 
 
 def test_catalog_index_knows_which_songs_fit_an_emotion():
-    index = CatalogIndex.from_rows([(1, 0.2, 0.2, "sad", "a"), (2, 0.9, 0.8, "", "b"), (3, 0.9, 0.8, "sad", "c")])
+    index = CatalogIndex.from_rows([(1, 0.2, 0.2, "sad", "a", "pop", "en", 2000),
+                                    (2, 0.9, 0.8, "", "b", None, None, None),
+                                    (3, 0.9, 0.8, "sad", "c", "rock", "es", 1975)])
     assert index.fits_emotion("sad").tolist() == [True, False, True]
     assert index.fits_emotion("happy").tolist() == [False, True, True]
 

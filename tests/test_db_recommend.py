@@ -44,7 +44,8 @@ async def test_suggestions_not_kept_are_picked_as_usual_and_leave_no_row(databas
 
 def test_the_pools_of_every_answer_are_prepared_with_the_catalog_not_while_a_user_waits():
     rng = np.random.default_rng(5)
-    index = CatalogIndex.from_rows([(i, *rng.random(2), LABELS[i % 7], f"artist {i}") for i in range(2000)])
+    index = CatalogIndex.from_rows([(i, *rng.random(2), LABELS[i % 7], f"artist {i}", "pop", "en", 2000)
+                                   for i in range(2000)])
     prepare_pools(index)
     prepared = set(index.pools)
     for emotion in LABELS:
@@ -144,3 +145,60 @@ async def _serve(database: Database, user_id: int, song_id: int, emotion: str) -
     return scalar(database.address, "INSERT INTO suggestions (user_id, song_id, emotion, mode, created_at) "
                  "VALUES (?, ?, ?, 'match', '2026-11-24T00:00:00+00:00') RETURNING suggestion_id",
                  user_id, song_id, emotion)
+
+
+async def test_a_new_user_gets_the_same_answers_as_before_their_taste_was_learnt(database_address):
+    """With no ratings of their own, personal taste changes nothing, even with others' thumbs and a language hint."""
+    async with await Database.open(database_address) as database:
+        for _ in range(6):  # others' thumbs: everyone's taste is no longer flat
+            user_id = await new_user(database)
+            for suggestion in await database.recommend(user_id, certain("happy"), "match"):
+                await database.rate(user_id, suggestion.suggestion_id, suggestion.song.genre == "pop")
+    newcomer = next(_user_ids)
+    for emotion, mode in [("happy", "match"), ("sad", "lift"), ("angry", "match"), ("neutral", "lift")]:
+        answers = []
+        for personal in (True, False):
+            async with await Database.open(database_address, seed=7) as database:
+                answers.append([s.song.song_id for s in await database.recommend(
+                    newcomer, certain(emotion), mode, language="es", personal=personal, keep=False)])
+        assert answers[0] == answers[1]
+
+
+def metal(song) -> bool:
+    return (song.genre or "").endswith("metal")  # metal, nu metal, thrash metal, rap metal
+
+
+async def test_five_metal_songs_thumbed_down_and_metal_stops_coming_first(database_address):
+    """The issue's user: five metal songs thumbed down (five others liked), then angry answers; the same draws with
+    and without personal taste."""
+    async with await Database.open(database_address) as database:
+        user_id = await new_user(database)
+        angry = await _fitting_songs(database, "angry")
+        for song in [song for song in angry if metal(song)][:5] + [song for song in angry if not metal(song)][:5]:
+            await database.rate(user_id, await _serve(database, user_id, song.song_id, "angry"), not metal(song))
+    metal_first, metal_songs = {}, {}
+    for personal in (True, False):
+        async with await Database.open(database_address, seed=3) as database:
+            answers = [await database.recommend(user_id, certain("angry"), "match", personal=personal, keep=False)
+                       for _ in range(12)]
+        metal_first[personal] = sum(metal(answer[0].song) for answer in answers)
+        metal_songs[personal] = sum(metal(s.song) for answer in answers for s in answer)
+    assert metal_first[False] >= 3 and metal_first[True] <= metal_first[False] / 3, metal_first
+    assert metal_songs[True] < metal_songs[False] / 2, metal_songs
+
+
+async def test_the_user_s_language_is_a_first_hint_that_their_thumbs_outweigh(database):
+    async def spanish_songs(language: str, likes_spanish: bool | None) -> int:
+        """Spanish songs in 14 answers to a user who likes everything (None) or likes Spanish songs or not."""
+        user_id, count = await new_user(database), 0
+        for emotion in LABELS * 2:
+            answer = await database.recommend(user_id, certain(emotion), "match", language=language)
+            count += sum(s.song.language == "es" for s in answer)
+            for suggestion in answer:
+                spanish = suggestion.song.language == "es"
+                await database.rate(user_id, suggestion.suggestion_id, likes_spanish in (None, spanish))
+        return count
+
+    hinted = await spanish_songs("es", None)
+    assert hinted > await spanish_songs("en", None)
+    assert await spanish_songs("es", False) < hinted

@@ -6,7 +6,8 @@ server the tests use (tests/bot_api_server.py), nothing mocked.
 
 1. Concurrent writers: `users` users each send `photos` selfies (one after the other, all users at once) while
    `imports` `python -m db import-songs` processes keep importing into the same database file, one after another.
-   Prints how many photos failed (a "Sorry", or no answer at all, waiting up to five minutes at the end); target 0.
+   Prints how many photos failed (a "Sorry", or no answer at all, waiting up to five minutes at the end); target 0;
+   and the bot's CPU time per photo and the cores it kept busy on average meanwhile.
 2. Webhook memory: the bot in webhook mode gets `posts` parallel POSTs of `post-mb` MB each without the secret.
    Prints the bot's peak memory (VmHWM, start-up included); target <= 150 MB.
 """
@@ -31,6 +32,7 @@ from bot_harness import TOKEN, agree, new_user, selfie, start_bot  # noqa: E402
 
 from bot import texts  # noqa: E402
 from tools.db_bench import write_catalog_csv  # noqa: E402
+from tools.proc_stats import cpu_seconds, peak_mb  # noqa: E402
 
 ANSWER_TIMEOUT = 120.0  # a user sends their next photo after this long without an answer
 DRAIN_TIMEOUT = 300.0  # at the end, an answer this late still counts as an answer (slow is not failed)
@@ -80,10 +82,10 @@ def concurrent_writers(folder: Path, users: int, photos: int, imports: int, song
             importer.start()
         while imports and not (import_runs or import_failures):  # every importer is writing once one has finished
             time.sleep(0.5)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds(bot.process.pid)
         with ThreadPoolExecutor(users) as pool:
             firsts = list(pool.map(send_photos, people))
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, cpu_seconds(bot.process.pid) - cpu
         answers = [answers_to(person, first) for person, first in zip(people, firsts)]
     finally:
         writing.clear()
@@ -96,6 +98,7 @@ def concurrent_writers(folder: Path, users: int, photos: int, imports: int, song
     answered = sum(min(len(replies), photos) for replies in answers)
     return {"photos": users * photos, "answered": answered - sorry, "failed": sorry,
             "unanswered": users * photos - answered, "seconds": round(seconds, 1),
+            "cpu_ms_per_photo": round(1000 * cpu / max(answered, 1), 1), "cores": round(cpu / seconds, 2),
             "imports_done": len(import_runs), "imports_failed": len(import_failures),
             "database_locked_in_log": bot.log_text().count("database is locked")}
 
@@ -108,7 +111,7 @@ def webhook_memory(folder: Path, posts: int, post_mb: int) -> dict:
         port = probe.getsockname()[1]
     bot = start_bot(telegram, folder, LOG_LEVEL="INFO", WEBHOOK_URL="https://moodtunes.example.org/hook",
                     PORT=str(port))
-    before = _peak_mb(bot.process.pid)
+    before = peak_mb(bot.process.pid)
     chunk = b"x" * (1024 * 1024)
 
     def attack(_) -> str:
@@ -130,20 +133,12 @@ def webhook_memory(folder: Path, posts: int, post_mb: int) -> dict:
         with ThreadPoolExecutor(posts) as pool:
             answers = list(pool.map(attack, range(posts)))
         time.sleep(1)
-        after = _peak_mb(bot.process.pid)
+        after = peak_mb(bot.process.pid)
     finally:
         bot.stop()
         telegram.stop()
     return {"posts": posts, "post_mb": post_mb, "answers": sorted(set(answers)), "peak_mb_before": before,
             "peak_mb_after": after}
-
-
-def _peak_mb(pid: int) -> float:
-    """The process's peak resident memory so far (Linux's VmHWM), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    raise RuntimeError("no VmHWM: this benchmark needs Linux")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
           f"with {args.imports} imports "
           f"of {args.songs:,} songs running ({writers['imports_done']} done, {writers['imports_failed']} failed), "
           f"{args.users} users x {args.photos} photos sent in "
-          f"{writers['seconds']} s; 'database is locked' in the log: {writers['database_locked_in_log']}")
+          f"{writers['seconds']} s; 'database is locked' in the log: {writers['database_locked_in_log']}; "
+          f"bot CPU {writers['cpu_ms_per_photo']} ms a photo, {writers['cores']} cores on average")
     print(f"Webhook: {args.posts} parallel {args.post_mb} MB POSTs without the secret, answered {webhook['answers']}: "
           f"peak memory {webhook['peak_mb_after']} MB (target <= 150 MB; {webhook['peak_mb_before']} MB before)")
     return 0

@@ -2,11 +2,14 @@
 `python -m bot` in webhook mode against the local Bot API server the tests use (tests/bot_api_server.py, with the
 round-robin load balancer of tests/bot_replicas.py), nothing mocked.
 
-    python -m tools.replica_bench [--users 50] [--photos 10] [--database-url postgresql://...] [--json]
+    python -m tools.replica_bench [--users 50] [--photos 10] [--replicas 1 3] [--no-kill]
+                                  [--database-url postgresql://...] [--json]
 
 1. Throughput: 1, then 3 replicas on one database (a fresh SQLite file each time, or the PostgreSQL database at
    --database-url), the rate limit lifted. `users` users each send `photos` selfies, one after the other (the next
-   once the last is answered), all users at once. Prints photos/s and the p50/p95 time from a photo to its answer.
+   once the last is answered), all users at once. Prints photos/s, the p50/p95 time from a photo to its answer, the
+   CPU time the bot processes used per photo and how many cores they kept busy on average (and the benchmark's own
+   process, which plays Telegram and the users on the same machine).
 2. A replica killed: 3 replicas again, every answer rated 👍; one replica is SIGKILLed once a third of the photos
    are answered. Prints the ratings lost (acknowledged to Telegram but not stored; target 0) and the photos answered
    twice (at most those the killed replica had in hand).
@@ -31,6 +34,7 @@ from bot_replicas import Cluster, start_cluster  # noqa: E402
 
 from bot import texts  # noqa: E402
 from db import Database  # noqa: E402
+from tools.proc_stats import cpu_seconds  # noqa: E402
 
 ANSWER_TIMEOUT = 120.0  # a user sends their next photo after this long without an answer
 DRAIN_TIMEOUT = 300.0  # at the end, updates still unanswered by then count as lost
@@ -38,14 +42,16 @@ SELFIES = 8  # different selfies, sent in turn
 
 
 def throughput(folder: Path, replicas: int, users: int, photos: int, database: str | None) -> dict:
-    """Photos per second and reply latency of `replicas` replicas."""
+    """Photos per second, reply latency and CPU use of `replicas` replicas."""
     telegram, cluster = _start(folder, replicas, users, photos, database)
     try:
         people, latencies = _people(telegram, users), []
-        started = time.perf_counter()
+        pids = [replica.process.pid for replica in cluster.replicas]
+        started, bot_cpu, bench_cpu = time.perf_counter(), cpu_seconds(*pids), time.process_time()
         with ThreadPoolExecutor(users) as pool:
             firsts = list(pool.map(lambda person: _send_photos(person, photos, latencies), people))
         seconds = time.perf_counter() - started
+        bot_cpu, bench_cpu = cpu_seconds(*pids) - bot_cpu, time.process_time() - bench_cpu
         counts = _answers(telegram, people, firsts, photos)
     finally:
         cluster.stop()
@@ -54,7 +60,9 @@ def throughput(folder: Path, replicas: int, users: int, photos: int, database: s
     return {"replicas": replicas, "photos": users * photos, "seconds": round(seconds, 1),
             "photos_per_second": round(len(latencies) / seconds, 1),
             "p50_ms": round(1000 * statistics.median(latencies)) if latencies else None,
-            "p95_ms": round(1000 * latencies[int(0.95 * (len(latencies) - 1))]) if latencies else None, **counts}
+            "p95_ms": round(1000 * latencies[int(0.95 * (len(latencies) - 1))]) if latencies else None,
+            "cpu_ms_per_photo": round(1000 * bot_cpu / max(len(latencies), 1), 1),
+            "cores": round(bot_cpu / seconds, 2), "bench_cores": round(bench_cpu / seconds, 2), **counts}
 
 
 def replica_killed(folder: Path, users: int, photos: int, database: str | None) -> dict:
@@ -156,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.replica_bench", description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--photos", type=int, default=10, help="photos each user sends")
+    parser.add_argument("--replicas", type=int, nargs="+", default=[1, 3], help="replica counts to measure")
+    parser.add_argument("--kill", action=argparse.BooleanOptionalAction, default=True,
+                        help="then kill one of 3 replicas mid-load (default: yes)")
     parser.add_argument("--database-url", help="a postgresql:// database for the replicas (default: a SQLite file)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -163,23 +174,28 @@ def main(argv: list[str] | None = None) -> int:
         selfie(number)
     results = {}
     with tempfile.TemporaryDirectory() as folder:
-        for replicas in (1, 3):
+        for replicas in args.replicas:
             (Path(folder) / f"{replicas}").mkdir()
             results[f"replicas_{replicas}"] = throughput(Path(folder) / f"{replicas}", replicas, args.users,
                                                          args.photos, args.database_url)
-        (Path(folder) / "killed").mkdir()
-        results["replica_killed"] = replica_killed(Path(folder) / "killed", args.users, args.photos,
-                                                   args.database_url)
+        if args.kill:
+            (Path(folder) / "killed").mkdir()
+            results["replica_killed"] = replica_killed(Path(folder) / "killed", args.users, args.photos,
+                                                       args.database_url)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     database = "PostgreSQL" if args.database_url else "SQLite file"
     print(f"{args.users} users x {args.photos} photos, one after the other per user, all users at once; {database}")
-    for replicas in (1, 3):
+    for replicas in args.replicas:
         run = results[f"replicas_{replicas}"]
         print(f"{replicas} replica{'s' if replicas > 1 else ' '}: {run['photos_per_second']} photos/s, reply p50 "
               f"{run['p50_ms']} ms, p95 {run['p95_ms']} ms ({run['photos']} photos in {run['seconds']} s; "
-              f"{run['unanswered']} unanswered, {run['answered_twice']} answered twice, {run['sorry']} 'Sorry')")
+              f"{run['unanswered']} unanswered, {run['answered_twice']} answered twice, {run['sorry']} 'Sorry'); "
+              f"bot CPU {run['cpu_ms_per_photo']} ms a photo, {run['cores']} cores on average "
+              f"(the benchmark itself: {run['bench_cores']} cores)")
+    if not args.kill:
+        return 0
     killed = results["replica_killed"]
     print(f"1 of 3 replicas SIGKILLed mid-load: {killed['ratings_lost']} ratings lost of "
           f"{killed['ratings_acknowledged']} acknowledged (target 0); {killed['answered_twice']} photos answered twice "

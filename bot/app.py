@@ -33,7 +33,11 @@ log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 MAX_BUTTON_DATA = 64  # Telegram's own limit on a button's callback data
-SEND_RETRIES = 3  # a send Telegram answers with 429 "retry after" is retried this often, after the wait it asks
+# A send Telegram answers with 429 "retry after" is retried this often, after the wait it asks (the process's other
+# sends wait too); a group gets at most Telegram's 20 messages a minute. No bot-wide pace of our own: Telegram's
+# "30 a second" is for broadcasts (this bot only answers what a user just did), it is per bot, not per process, and
+# python-telegram-bot's, which counts "typing..." too, held a process to 15 photos a second, its cores half idle.
+SEND_RETRIES = 3
 ANSWERED_PRESS = "query is too old"  # how Telegram refuses a second answer to a press, or a late one
 PURGE_EVERY_SECONDS = 24 * 60 * 60  # data past its keeping time is deleted at start, then about once a day
 
@@ -48,7 +52,7 @@ def build_application(settings: Settings, model: LiveModel) -> Application:
         .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
         .context_types(ContextTypes(context=BotContext))
         .concurrent_updates(True)  # one user's slow photo never holds up another user's button press
-        .rate_limiter(AIORateLimiter(max_retries=SEND_RETRIES))  # Telegram's global and per-group send limits
+        .rate_limiter(AIORateLimiter(overall_max_rate=0, max_retries=SEND_RETRIES))  # see SEND_RETRIES
         .build()
     )
     application.bot_data.update(settings=settings, model=model)

@@ -1,13 +1,16 @@
 """Training for real faces: extra public face sets framed as the bot frames a face, teachers' soft targets, a panel
 of kinds of faces that chooses the checkpoint and balances the decision, and fine-tuning from an exported model."""
 
+import asyncio
 import gzip
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from db import Database
 from model import EmotionModel
 from model.preprocess import INPUT_SIZE, LABELS
 from train.__main__ import extra_faces
@@ -17,6 +20,7 @@ from train.data import FERPLUS_VOTES_FILE
 from train.face_sets import load_face_set
 from train.from_tflite import network_from_tflite
 from train.network import reader
+from train.retrain import main as retrain_main
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FER2013 = SHARED / "data" / "fer2013" / "fer2013_train_publictest.csv.gz"
@@ -111,3 +115,28 @@ def test_a_network_rebuilt_from_an_exported_model_reads_faces_as_the_file_does(s
         assert np.abs(rebuilt - exported).max() < (0.01 if name == "emotion_float.tflite" else 0.1)
     with pytest.raises(ValueError, match="width"):
         network_from_tflite(tmp_path / "emotion.tflite", width=0.25)
+
+
+def test_a_retrain_without_the_keras_checkpoint_starts_from_the_exported_model_and_keeps_its_decision(small_sets,
+                                                                                                  tmp_path):
+    out = tmp_path / "model"
+    assert train_main(["--data", str(small_sets["fer"]), "--epochs", "1", "--width", "0.125", "--batch-size", "32",
+                       "--out", str(out), "--workdir", str(tmp_path / "run"), "--version", "t-4",
+                       "--panel", str(small_sets["dev_posed"])]) == 0
+    shutil.rmtree(tmp_path / "run")  # a fresh clone: work folders are not committed
+    database = tmp_path / "moodtunes.sqlite3"
+    asyncio.run(create_database(database))
+    assert retrain_main(["--db", str(database), "--data", str(small_sets["fer"]), "--out", str(out),
+                         "--workdir", str(tmp_path / "runs"), "--epochs", "1", "--version", "t-5",
+                         "--panel-faces", str(small_sets["dev_posed"])]) == 0
+    current = json.loads((out / "emotion.json").read_text())
+    candidate = json.loads((tmp_path / "runs" / "t-5" / "emotion.json").read_text())
+    shipped = current if current["version"] == "t-4" else json.loads((out / "previous" / "emotion.json").read_text())
+    assert shipped["version"] == "t-4" and set(shipped["decision_bias"]) == set(LABELS)
+    assert candidate["decision_bias"] == shipped["decision_bias"], "the candidate keeps the class balancing"
+    assert candidate["training_data"]["fine_tuned_from"]["checkpoint"] == "emotion.tflite"
+
+
+async def create_database(path: Path) -> None:
+    async with await Database.open(path):
+        pass

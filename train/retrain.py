@@ -10,9 +10,10 @@ and current model on the same held-out faces -> promote or keep the current one,
 faces are the part of Training the current model's run held out (its metadata says how much), so neither model was
 trained on them, and the test split the model card reports stays untouched.
 
-What it needs. A `.tflite` file is a compiled, quantised graph: it cannot be trained further. Retraining starts
-from the Keras checkpoint behind the model in --out, which its metadata names (`python -m train` records the reader
-it saved, a retrain its `candidate.keras`); pass --from otherwise.
+What it needs. Retraining starts from the Keras checkpoint behind the model in --out, which its metadata names
+(`python -m train` records the reader it saved, a retrain its `candidate.keras`), or --from. Where that file is not
+on this machine (work folders are not committed), the network is rebuilt from the exported model itself
+(`train.from_tflite`), at the width its metadata records. The candidate keeps the current model's decision bias.
 
 Privacy. Only crops of users who consent and donate when the run starts are read (`Database.donated_crops()`);
 withdrawing or /forget deletes a user's crops at once, so no later retrain can see them. A user's crops are all on
@@ -53,6 +54,7 @@ from train.steps import (augmented_batches, compile_for_training, evaluate_expor
                          training_data)
 from train.data import (HOLDOUT_SHARE, LABEL_SOURCES, TEST_USAGE, TRAIN_USAGE, DataError, FaceSet, combine,
                         holdout_split, load_faces, validation_rows)
+from train.from_tflite import network_from_tflite
 from train.export import FLOAT_FILE, INT8_FILE, METADATA_FILE, export, fit_temperature, write_metadata
 from train.network import as_reader
 
@@ -137,7 +139,8 @@ def retrain(args: argparse.Namespace) -> int:
     classifier = fine_tune(checkpoint, train_set, args)
     labelled_val = fer_val.labelled()
     val_logits = classifier.predict(to_inputs(labelled_val), batch_size=256, verbose=0)
-    temperature = fit_temperature(val_logits, labelled_val.labels)  # like `python -m train`; argmax is unchanged
+    bias = decision_bias(current)  # the current model's class balancing, kept
+    temperature = fit_temperature(val_logits + (0 if bias is None else bias), labelled_val.labels)
     print(f"calibration: temperature {temperature:.3f} fitted on the {held_out_name}")
 
     staging = args.workdir / args.version
@@ -148,7 +151,7 @@ def retrain(args: argparse.Namespace) -> int:
     seen.update(retraining_record(args, current["version"], checkpoint, fer_train, train_crops, held_out_crops,
                                   held_out_name))
     seen["checkpoint"] = str(staging / CHECKPOINT_FILE)
-    metadata = export(classifier, temperature, representative, staging, args.version, seen)
+    metadata = export(classifier, temperature, representative, staging, args.version, seen, bias)
     classifier.save(staging / CHECKPOINT_FILE)  # the starting point of the next retrain, if this one is promoted
 
     headline = evaluate_exports(staging, lambda path: evaluate.evaluate_model(path, held_out, held_out_name))
@@ -219,6 +222,12 @@ def holdout_share_of(metadata: dict) -> float:
     return metadata.get("training_data", {}).get("holdout_share", HOLDOUT_SHARE)
 
 
+def decision_bias(metadata: dict) -> np.ndarray | None:
+    """The per-class decision bias a model was exported with (train.choose), in label order; None if it has none."""
+    bias = metadata.get("decision_bias")
+    return None if bias is None else np.array([bias[label] for label in LABELS], np.float32)
+
+
 def current_metadata(out_dir: Path) -> dict:
     try:
         return model_metadata(out_dir)
@@ -234,9 +243,14 @@ def model_metadata(folder: Path) -> dict:
 
 
 def starting_checkpoint(args, current: dict) -> Path:
-    """The Keras weights behind the model now in use: --from, else the checkpoint its metadata names."""
+    """The Keras weights behind the model now in use: --from, else the checkpoint its metadata names, else (a fresh
+    clone has no runs/) the exported model itself, rebuilt as a network of the width its metadata records."""
     recorded = current.get("training_data", {}).get("checkpoint")
     checkpoint = args.checkpoint or (Path(recorded) if recorded else None)
+    exported, width = args.out / INT8_FILE, current.get("training_data", {}).get("width")
+    if args.checkpoint is None and (checkpoint is None or not checkpoint.is_file()) and width is not None:
+        print(f"no Keras checkpoint at {checkpoint}: rebuilding the network from {exported} (train.from_tflite)")
+        return exported
     if checkpoint is None or not checkpoint.is_file():
         raise FileNotFoundError(f"no Keras checkpoint at {checkpoint or 'a path the metadata names'}: a .tflite "
                                 f"cannot be fine-tuned, so retraining starts from the Keras weights of the model in "
@@ -277,7 +291,11 @@ def crops_to_faces(crops: list[DonatedCrop], usage: str, repeat: int = 1) -> Fac
 
 def fine_tune(checkpoint: Path, train_set: FaceSet, args) -> keras.Model:
     """Continue training the checkpoint with the full run's augmentation, loss and class weights, at a low rate."""
-    classifier = as_reader(keras.models.load_model(checkpoint))
+    if checkpoint.suffix == ".tflite":
+        width = current_metadata(args.out)["training_data"]["width"]
+        classifier = as_reader(network_from_tflite(checkpoint, width))
+    else:
+        classifier = as_reader(keras.models.load_model(checkpoint))
     steps = max(1, args.epochs * int(np.ceil(len(train_set) / args.batch_size)))
     compile_for_training(classifier, args.learning_rate, steps, label_smoothing_for(train_set))
     print(f"fine-tuning {checkpoint} ({classifier.count_params():,} parameters) for {args.epochs} epochs")

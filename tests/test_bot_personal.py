@@ -26,7 +26,10 @@ def resting_face() -> tuple[Photo, str, str]:
     model = EmotionModel.load()
     for number, face in enumerate(read_fer_faces(400, skip=2000)):
         photo = photo_of(face, seed=number)
-        output = model.analyze(photo.jpeg)[0].probabilities
+        faces = model.analyze(photo.jpeg)
+        if len(faces) != 1:  # the answer would open with "I see 2 faces"
+            continue
+        output = faces[0].probabilities
         first, taught = sorted(output, key=output.get, reverse=True)[:2]
         stored = {label: round(p, 4) for label, p in output.items()}  # as the database keeps it
         reads = [read_for_user(output, learn([Lesson(stored, said=taught)] * count)) for count in range(4)]

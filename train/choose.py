@@ -22,6 +22,7 @@ import model as model_package
 from model import EmotionModel, ImageError
 from model.preprocess import LABELS, face_to_input
 from train.face_sets import load_face_set
+from train.photo_eval import annotated_box, judged_face, read_labels
 
 ALPHAS = np.round(np.linspace(0.0, 1.0, 11), 2)
 CACHE = Path.home() / ".cache" / "moodtunes" / "panel"
@@ -110,8 +111,6 @@ def _photo_faces(folder: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _detected_faces(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    from train.photo_eval import _annotated_box, _judged_face, read_labels
-
     model = EmotionModel.load()
     faces, labels = [], []
     for row in read_labels(folder):
@@ -119,7 +118,7 @@ def _detected_faces(folder: Path) -> tuple[np.ndarray, np.ndarray]:
             found = model.analyze((folder / row["file"]).read_bytes())
         except ImageError:
             continue
-        face = _judged_face(found, _annotated_box(row))
+        face = judged_face(found, annotated_box(row))
         if face is not None:
             faces.append(face.face48)
             labels.append(LABELS.index(row["emotion"]))

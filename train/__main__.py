@@ -28,8 +28,8 @@ import numpy as np
 from model.preprocess import LABELS
 from train import evaluate
 from train.choose import PanelCheckpoint, fit_decision_bias, load_panel, panel_scores
-from train.data import (HOLDOUT_SHARE, LABEL_SOURCES, TEST_USAGE, TRAIN_USAGE, FaceSet, combine, holdout_split,
-                        load_faces)
+from train.data import (HOLDOUT_SHARE, LABEL_SOURCES, TEST_USAGE, TRAIN_USAGE, DataError, FaceSet, combine,
+                        holdout_split, load_faces)
 from train.export import export, fit_temperature, write_metadata
 from train.face_sets import TEACHERS, load_face_set
 from train.from_tflite import network_from_tflite
@@ -83,6 +83,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:
+        return run(args)
+    except (DataError, OSError, ValueError) as error:  # a missing or malformed file named on the command line
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def run(args: argparse.Namespace) -> int:
     keras.utils.set_random_seed(args.seed)
     keras.mixed_precision.set_global_policy(args.precision)
     args.workdir.mkdir(parents=True, exist_ok=True)
